@@ -1,0 +1,1 @@
+//! The customers table and the usage ledger.

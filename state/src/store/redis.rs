@@ -1,0 +1,5 @@
+//! The Redis store: one Redis or a Redis Cluster.
+
+/// Placeholder until the Redis store lands.
+#[derive(Debug)]
+pub struct RedisStore;

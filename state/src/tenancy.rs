@@ -1,0 +1,1 @@
+//! How Customer and PlatformConnection resources become runtime state.
