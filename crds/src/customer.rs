@@ -1,49 +1,92 @@
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Condition, Platform};
 
-/// One Hermes tenant: who they are, their billing plan and how to reach them.
-///
-/// The resource's `metadata.name` is the customer id. It must be unique
-/// across namespaces; the operator refuses a duplicate.
-#[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// The desired state of a Customer: who the tenant is, their billing plan,
+/// and where their inbound messages go. The Customer's metadata.name is the
+/// customer id; it must be unique across namespaces, and the operator refuses
+/// a duplicate.
+#[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn(..) repeats keys like `type_ = \"string\"`, which clippy misreads as duplicates"
+)]
 #[kube(
     group = "hermes.squaremcp.com",
     version = "v1alpha1",
     kind = "Customer",
+    doc = "One Hermes tenant. Its metadata.name is the customer id used by the API, API keys and logs, \
+           and must be unique across namespaces. AI agents act for the customer through the \
+           PlatformConnections that reference it.",
     namespaced,
     status = "CustomerStatus",
     shortname = "cust",
-    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.plan"),
-    printcolumn(name = "Suspended", type_ = "boolean", json_path = ".spec.suspended"),
+    cel,
+    printcolumn(
+        name = "Plan",
+        type_ = "string",
+        description = "The billing plan",
+        json_path = ".spec.plan"
+    ),
+    printcolumn(
+        name = "Suspended",
+        type_ = "boolean",
+        description = "Whether API calls are refused",
+        json_path = ".spec.suspended"
+    ),
     printcolumn(
         name = "Ready",
         type_ = "string",
+        description = "Whether the customer can call the API",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Platforms",
+        type_ = "string",
+        description = "Platforms with a ready connection",
+        json_path = ".status.connectedPlatforms",
+        priority = 1
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerSpec {
-    /// Human-readable name shown in listings.
+    /// Human-readable name shown in listings and the dashboard. Must not be blank.
+    #[schemars(length(max = 200))]
+    #[x_kube(validation = Rule::new("self.trim().size() > 0").message("displayName must not be empty"))]
     pub display_name: String,
-    /// Contact address for this customer.
+
+    /// Contact address for this customer, e.g. `ops@acme.example`.
+    #[schemars(length(max = 254))]
+    #[x_kube(
+        validation = Rule::new("self.matches('^[^@[:space:]]+@[^@[:space:]]+[.][^@[:space:]]+$')")
+            .message("email must be an address like name@example.com")
+    )]
     pub email: String,
-    /// Billing plan; sets the default rate limit and monthly quota.
+
+    /// Billing plan: `free`, `starter`, `pro` or `enterprise`. Sets the default
+    /// rate limit and monthly quota. Defaults to `free`.
     #[serde(default)]
     pub plan: Plan,
+
     /// When true, every API call with this customer's key is refused with 403.
+    /// Nothing stored is removed.
     #[serde(default)]
     pub suspended: bool,
+
     /// The Secret key holding this customer's API key. When absent the
-    /// operator generates a key into a Secret it owns.
+    /// operator generates a key into a Secret it owns and names it in
+    /// `status.apiKeySecret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key_secret_ref: Option<SecretKeyRef>,
-    /// Where inbound messages are delivered, signed, when set.
+
+    /// Where inbound messages are delivered, signed, when set. Without it,
+    /// inbound messages wait in the customer's inbox for the API to read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+
     /// Per-customer overrides of the plan's limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitOverrides>,
@@ -80,31 +123,46 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
-    /// The Secret's name.
+    /// The Secret's name, in the same namespace as the resource.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// The key inside the Secret's data.
+    #[schemars(length(min = 1, max = 253))]
     pub key: String,
 }
 
 /// Delivery of inbound events to the customer's own HTTPS endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
-    /// The URL every inbound event is POSTed to.
+    /// The URL every inbound event is POSTed to. Must be `https://`; plain
+    /// `http://` is accepted only for `localhost`, `127.0.0.1` and `[::1]`.
+    #[schemars(length(max = 2048))]
+    #[x_kube(
+        validation = Rule::new(
+            "self.matches('^https://[^/?#[:space:]]+([/?#][^[:space:]]*)?$') || \
+             self.matches('^http://(localhost|127[.]0[.]0[.]1|\\\\[::1\\\\])(:[0-9]+)?([/?#][^[:space:]]*)?$')"
+        )
+        .message("delivery.url must be an https:// URL (http:// is allowed only for localhost)")
+    )]
     pub url: String,
-    /// The Secret key holding the HMAC-SHA256 signing secret for deliveries.
+
+    /// The Secret key holding the HMAC-SHA256 secret every delivery is signed with.
     pub signing_secret_ref: SecretKeyRef,
 }
 
 /// Overrides of the limits a plan sets. Absent fields keep the plan's value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitOverrides {
-    /// Authenticated requests allowed per minute.
+    /// Authenticated requests allowed per minute. Zero refuses every call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0").message("limits.requestsPerMinute must not be negative"))]
     pub requests_per_minute: Option<u32>,
-    /// Tool calls allowed per calendar month (UTC).
+
+    /// Tool calls allowed per calendar month (UTC). Zero refuses every tool call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self >= 0").message("limits.toolCallsPerMonth must not be negative"))]
     pub tool_calls_per_month: Option<u64>,
 }
 

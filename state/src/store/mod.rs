@@ -323,3 +323,261 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Answers when the backend is reachable.
     async fn ping(&self) -> Result<()>;
 }
+
+/// The rules both stores implement alike — audit days and their expiry, page
+/// sizes and cursors, rate-limit arithmetic, stream ids — kept in one place
+/// so the Redis and embedded stores cannot drift apart.
+pub(crate) mod rules {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jiff::Timestamp;
+    use jiff::civil::Date;
+    use jiff::tz::TimeZone;
+
+    use super::{AUDIT_RETENTION_DAYS, AuditEntry, AuditQuery, RateLimit, Result, StoreError};
+
+    /// The most audit entries or stream events one read returns; a larger
+    /// `limit` is lowered to it, and a `limit` of 0 is raised to 1.
+    pub(crate) const MAX_PAGE: usize = 1000;
+
+    const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+    /// A requested page size, bounded to `1..=MAX_PAGE`.
+    pub(crate) fn page_limit(requested: usize) -> usize {
+        requested.clamp(1, MAX_PAGE)
+    }
+
+    /// Where an audit entry sorts: its time in microseconds since the Unix
+    /// epoch. Ranges and cursors resolve to microseconds, so sub-microsecond
+    /// parts of `at` do not affect filtering.
+    pub(crate) fn audit_score(at: Timestamp) -> i64 {
+        at.as_microsecond()
+    }
+
+    /// A UTC day, counted in days since the Unix epoch.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub(crate) struct AuditDay(i64);
+
+    impl AuditDay {
+        /// The day an audit entry with this score belongs to.
+        pub(crate) fn of_score(score: i64) -> Self {
+            Self(score.div_euclid(MICROS_PER_DAY))
+        }
+
+        /// The day of an instant.
+        pub(crate) fn of(at: Timestamp) -> Self {
+            Self::of_score(audit_score(at))
+        }
+
+        /// The calendar date, as spelled in the day's key.
+        pub(crate) fn date(self) -> Date {
+            // Days are only built from valid timestamps (or lie between two
+            // such days), so midnight of the day is a valid timestamp too; the
+            // fallback keeps this total without a panic.
+            Timestamp::from_second(self.0 * 86_400)
+                .map(|midnight| TimeZone::UTC.to_datetime(midnight).date())
+                .unwrap_or(Date::MAX)
+        }
+
+        /// The first microsecond of the day.
+        pub(crate) fn start_score(self) -> i64 {
+            self.0 * MICROS_PER_DAY
+        }
+
+        /// The first microsecond after the day.
+        pub(crate) fn end_score(self) -> i64 {
+            (self.0 + 1) * MICROS_PER_DAY
+        }
+
+        /// When the day's entries expire, in seconds since the Unix epoch:
+        /// [`AUDIT_RETENTION_DAYS`] days after the day ends.
+        pub(crate) fn expires_at_second(self) -> i64 {
+            (self.0 + 1 + AUDIT_RETENTION_DAYS) * 86_400
+        }
+
+        /// True when the day's entries have expired at `now`.
+        pub(crate) fn is_expired(self, now: Timestamp) -> bool {
+            now.as_second() >= self.expires_at_second()
+        }
+
+        /// The following day.
+        pub(crate) fn next(self) -> Self {
+            Self(self.0 + 1)
+        }
+    }
+
+    /// What one audit read covers, after the cursor and the retention window
+    /// are applied: scores in `[start, end)`, skipping the first `skip`
+    /// entries scored exactly `start` (the previous page returned them).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct AuditWindow {
+        /// The lowest score to read, inclusive.
+        pub(crate) start: i64,
+        /// The score to stop before.
+        pub(crate) end: i64,
+        /// How many entries scored `start` the previous pages returned.
+        pub(crate) skip: usize,
+        /// The oldest day to read.
+        pub(crate) first_day: AuditDay,
+        /// The newest day to read.
+        pub(crate) last_day: AuditDay,
+        /// How many entries the page holds at most.
+        pub(crate) limit: usize,
+    }
+
+    impl AuditWindow {
+        /// The window of `query` as seen at `now`, or `None` when it is empty.
+        ///
+        /// Only days that can still hold entries are read: from the oldest day
+        /// not yet expired (with a day of margin for clocks that disagree) to
+        /// the day after `now`. An entry dated more than a day ahead of the
+        /// reader's clock is therefore not read until that clock catches up;
+        /// this bounds a read of an open-ended range to about
+        /// [`AUDIT_RETENTION_DAYS`] days.
+        pub(crate) fn new(query: &AuditQuery, now: Timestamp) -> Result<Option<Self>> {
+            let mut start = audit_score(query.from);
+            let end = audit_score(query.to);
+            let mut skip = 0;
+            if let Some(cursor) = &query.cursor {
+                let (score, skipped) = decode_audit_cursor(cursor)?;
+                if score >= start {
+                    start = score;
+                    skip = skipped;
+                }
+            }
+
+            let today = AuditDay::of(now);
+            let oldest = AuditDay(today.0 - AUDIT_RETENTION_DAYS - 1);
+            let newest = today.next();
+            if start >= end {
+                return Ok(None);
+            }
+            let first_day = AuditDay::of_score(start).max(oldest);
+            let last_day = AuditDay::of_score(end - 1).min(newest);
+            if first_day > last_day {
+                return Ok(None);
+            }
+            if first_day != AuditDay::of_score(start) {
+                // The cursor's entries lie in days that expired since: nothing to skip.
+                skip = 0;
+            }
+
+            Ok(Some(Self {
+                start,
+                end,
+                skip,
+                first_day,
+                last_day,
+                limit: page_limit(query.limit),
+            }))
+        }
+
+        /// The scores of `day` that fall in the window, as `[from, to)`.
+        pub(crate) fn scores_of(&self, day: AuditDay) -> (i64, i64) {
+            (self.start.max(day.start_score()), self.end.min(day.end_score()))
+        }
+
+        /// How many leading entries of `day` to skip.
+        pub(crate) fn skip_in(&self, day: AuditDay) -> usize {
+            if day == AuditDay::of_score(self.start) {
+                self.skip
+            } else {
+                0
+            }
+        }
+
+        /// The cursor of the page after `page`, which this window produced.
+        pub(crate) fn next_cursor(&self, page: &[AuditEntry]) -> Option<String> {
+            let last = audit_score(page.last()?.at);
+            let same = page
+                .iter()
+                .rev()
+                .take_while(|e| audit_score(e.at) == last)
+                .count();
+            let skipped = if same == page.len() && last == self.start {
+                same + self.skip
+            } else {
+                same
+            };
+            Some(URL_SAFE_NO_PAD.encode(format!("{last}:{skipped}")))
+        }
+    }
+
+    fn decode_audit_cursor(cursor: &str) -> Result<(i64, usize)> {
+        let invalid = || StoreError::InvalidArgument("audit cursor is not one this store issued".into());
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
+        let (score, skip) = text.split_once(':').ok_or_else(invalid)?;
+        Ok((
+            score.parse().map_err(|_| invalid())?,
+            skip.parse().map_err(|_| invalid())?,
+        ))
+    }
+
+    /// A GCRA limit in microseconds: the emission interval (the time one
+    /// request "costs") and the burst tolerance (how far ahead of now the
+    /// theoretical arrival time may run, `interval × burst`).
+    ///
+    /// A `burst` of 0 is taken as 1, since no request could pass otherwise;
+    /// a `per_minute` of 0 is refused as an invalid argument.
+    pub(crate) fn gcra_micros(limit: RateLimit) -> Result<(u64, u64)> {
+        if limit.per_minute == 0 {
+            return Err(StoreError::InvalidArgument(
+                "a rate limit needs at least 1 request per minute".into(),
+            ));
+        }
+        let interval = 60_000_000 / u64::from(limit.per_minute);
+        let tolerance = interval * u64::from(limit.burst.max(1));
+        Ok((interval, tolerance))
+    }
+
+    /// A stream id as the stores issue them, `<ms>-<seq>`.
+    pub(crate) fn parse_stream_id(id: &str) -> Result<(u64, u64)> {
+        let invalid = || StoreError::InvalidArgument(format!("{id:?} is not a stream id (<ms>-<seq>)"));
+        let (ms, seq) = id.split_once('-').ok_or_else(invalid)?;
+        Ok((
+            ms.parse().map_err(|_| invalid())?,
+            seq.parse().map_err(|_| invalid())?,
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_day_expires_retention_days_after_it_ends() {
+            let at: Timestamp = "2026-03-10T15:00:00Z".parse().expect("valid timestamp");
+            let day = AuditDay::of(at);
+            let expiry: Timestamp = "2026-06-09T00:00:00Z".parse().expect("valid timestamp");
+
+            assert_eq!(day.date(), Date::constant(2026, 3, 10));
+            assert_eq!(day.expires_at_second(), expiry.as_second());
+            assert!(!day.is_expired(expiry - jiff::SignedDuration::from_secs(1)));
+            assert!(day.is_expired(expiry));
+        }
+
+        #[test]
+        fn days_before_the_epoch_are_whole_days() {
+            let at: Timestamp = "1969-12-31T23:59:59Z".parse().expect("valid timestamp");
+            assert_eq!(AuditDay::of(at).date(), Date::constant(1969, 12, 31));
+        }
+
+        #[test]
+        fn a_foreign_cursor_is_an_invalid_argument() {
+            for cursor in ["", "!!", "bm90IGEgY3Vyc29y"] {
+                assert!(matches!(
+                    decode_audit_cursor(cursor),
+                    Err(StoreError::InvalidArgument(_))
+                ));
+            }
+        }
+
+        #[test]
+        fn stream_ids_need_both_parts() {
+            assert_eq!(parse_stream_id("12-3").expect("valid id"), (12, 3));
+            assert!(parse_stream_id("12").is_err());
+            assert!(parse_stream_id("a-1").is_err());
+        }
+    }
+}

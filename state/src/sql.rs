@@ -1,1 +1,0 @@
-//! The customers table and the usage ledger.

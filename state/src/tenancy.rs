@@ -1,1 +1,0 @@
-//! How Customer and PlatformConnection resources become runtime state.
