@@ -35,7 +35,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Level;
 
@@ -222,6 +222,7 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn(drop_unusable_request_id))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
@@ -247,11 +248,25 @@ pub fn request_id(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-/// The request id of a request, from the extension the request-id middleware inserts.
-pub fn request_id_of(id: Option<&RequestId>) -> String {
-    id.and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
+/// The longest client-sent request id kept; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// Drops a client-sent request id that is too long or has characters other
+/// than `[A-Za-z0-9._:-]`, so a fresh one is generated: the id lands in logs
+/// and audit entries, which a client must not fill with text of its choice.
+async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response {
+    let usable = request.headers().get(REQUEST_ID_HEADER).map(|value| {
+        let bytes = value.as_bytes();
+        !bytes.is_empty()
+            && bytes.len() <= MAX_REQUEST_ID_LEN
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    });
+    if usable == Some(false) {
+        request.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(request).await
 }
 
 /// Refuses a body whose declared length is over the limit, before reading it.

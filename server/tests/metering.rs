@@ -150,3 +150,38 @@ async fn a_second_flush_adds_only_what_came_since() {
         .expect("a ledger row");
     assert_eq!(row.requests, 2);
 }
+
+#[tokio::test]
+async fn two_instances_flushing_to_one_ledger_add_up() {
+    // One SQL database (DATABASE_URL when set, else a SQLite file), two
+    // instances each with their own in-process deltas.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let url = match std::env::var("DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+        Some(url) => url,
+        None => format!("sqlite://{}", dir.path().join("ledger.db").display()),
+    };
+    let sql = hermes_state::sql::SqlRepo::connect(&url)
+        .await
+        .expect("the database answers");
+    let store: std::sync::Arc<dyn hermes_state::store::Store> =
+        std::sync::Arc::new(hermes_state::store::EmbeddedStore::new());
+    let a = TestApp::over(store.clone(), sql.clone()).await;
+    let b = TestApp::over(store, sql).await;
+    let id = common::unique_customer("ledger");
+    let key = a.active_customer(id.as_str()).await;
+
+    send(&a.router(), get("/api/usage", &key)).await;
+    send(&b.router(), get("/api/usage", &key)).await;
+    send(&b.router(), get("/api/usage", &key)).await;
+    meter::flush(&a.state).await;
+    meter::flush(&b.state).await;
+
+    let row = a
+        .state
+        .sql
+        .usage(&id, &meter::current_period())
+        .await
+        .expect("ledger readable")
+        .expect("a ledger row");
+    assert_eq!(row.requests, 3);
+}

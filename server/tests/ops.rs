@@ -109,3 +109,18 @@ async fn a_client_request_id_is_kept_and_audited() {
         audit.text
     );
 }
+
+#[tokio::test]
+async fn an_unusable_client_request_id_is_replaced() {
+    let app = TestApp::embedded().await;
+    let key = app.active_customer("acme").await;
+    let mut request = get("/api/usage", &key);
+    request
+        .headers_mut()
+        .insert("x-request-id", "not ok; {injected}".parse().expect("valid value"));
+
+    let answer = send(&app.router(), request).await;
+
+    let id = answer.headers["x-request-id"].to_str().expect("ascii");
+    assert_eq!(id.len(), 36, "a fresh uuid: {id}");
+}

@@ -178,20 +178,20 @@ impl fmt::Debug for Login<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Login")
             .field("username", &self.username)
-            .field("password", &"<redacted>")
+            .field("password", &"[redacted]")
             .finish()
     }
 }
 
 impl Login<'_> {
-    /// `text` with the user name and password replaced by `<redacted>`, for
+    /// `text` with the user name and password replaced by `[redacted]`, for
     /// server texts that reach a tool result. Servers do not echo them, but
     /// nothing guarantees it.
     pub fn scrub(&self, text: &str) -> String {
         let mut scrubbed = text.to_owned();
         for secret in [self.password, self.username] {
             if !secret.is_empty() {
-                scrubbed = scrubbed.replace(secret, "<redacted>");
+                scrubbed = scrubbed.replace(secret, "[redacted]");
             }
         }
         scrubbed

@@ -1,6 +1,8 @@
 //! A platform API stand-in for tests: an axum server on 127.0.0.1:0 that
-//! records every request and answers with one canned reply.
+//! records every request and answers with one canned reply, or with a
+//! script of replies, one per request.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Bytes;
@@ -27,16 +29,32 @@ pub struct Received {
     pub method: Method,
     /// The path, without the query.
     pub path: String,
+    /// The query string, without the `?`, when there is one.
+    pub query: Option<String>,
     /// The headers.
     pub headers: HeaderMap,
     /// The body, parsed as JSON (`Null` when it is not JSON).
     pub body: Value,
+    /// The body as text (lossy UTF-8), for bodies that are not JSON.
+    pub text: String,
 }
 
 #[derive(Clone)]
 struct MockState {
-    reply: Reply,
+    /// The replies still to give; the last one answers every later request.
+    replies: Arc<Mutex<VecDeque<Reply>>>,
     received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl MockState {
+    fn next_reply(&self) -> Reply {
+        let mut replies = self.replies.lock().unwrap_or_else(PoisonError::into_inner);
+        if replies.len() > 1 {
+            replies.pop_front().expect("more than one reply is left")
+        } else {
+            replies.front().cloned().expect("a mock starts with at least one reply")
+        }
+    }
 }
 
 /// A running mock; stops when dropped.
@@ -51,9 +69,16 @@ pub struct MockApi {
 impl MockApi {
     /// Starts a mock answering every request with `reply`.
     pub async fn start(reply: Reply) -> Self {
+        Self::start_script(vec![reply]).await
+    }
+
+    /// Starts a mock answering the n-th request with `replies[n]`, and every
+    /// request after the last reply with the last reply again.
+    pub async fn start_script(replies: Vec<Reply>) -> Self {
+        assert!(!replies.is_empty(), "a mock script needs at least one reply");
         let received = Arc::new(Mutex::new(Vec::new()));
         let state = MockState {
-            reply,
+            replies: Arc::new(Mutex::new(replies.into())),
             received: Arc::clone(&received),
         };
         let app = axum::Router::new().fallback(answer).with_state(state);
@@ -100,11 +125,13 @@ async fn answer(State(state): State<MockState>, request: Request) -> Response {
         .push(Received {
             method: parts.method,
             path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
             headers: parts.headers,
             body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&body).into_owned(),
         });
 
-    match state.reply {
+    match state.next_reply() {
         Reply::Json(status, body, headers) => {
             let mut response = (status, axum::Json(body)).into_response();
             for (name, value) in headers {

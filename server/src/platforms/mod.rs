@@ -11,7 +11,14 @@
 //!   parses `Retry-After`;
 //! - [`graph`] reads the Meta Graph API error object, shared by WhatsApp and Instagram;
 //! - [`sandbox`] is the outbox a sandbox connection writes instead of calling out;
-//! - [`whatsapp`] is the WhatsApp Cloud API.
+//! - [`whatsapp`] is the WhatsApp Cloud API;
+//! - [`telegram`], [`discord`], [`x`] and [`linkedin`] are those platforms'
+//!   HTTP APIs, each reading its own error body and handing it to [`refusal`];
+//! - [`email`] is SMTP and IMAP, reached through the connection's settings
+//!   rather than a base URL;
+//! - [`instagram`] is the Instagram Graph API (publishing and messaging);
+//! - [`obsidian`] is the Obsidian Local REST API plugin, reached at the
+//!   connection's `baseUrl`.
 //!
 //! No function here logs or returns a credential: platform messages are
 //! scrubbed of the token that was sent before they reach a [`ToolError`].
@@ -26,10 +33,17 @@ use tracing::warn;
 use crate::app::AppState;
 use crate::tools::ToolError;
 
+pub mod discord;
+pub mod email;
 pub mod graph;
 pub mod http;
+pub mod instagram;
+pub mod linkedin;
+pub mod obsidian;
 pub mod sandbox;
+pub mod telegram;
 pub mod whatsapp;
+pub mod x;
 
 #[cfg(test)]
 pub(crate) mod mock_api;
@@ -73,7 +87,8 @@ pub struct Connection {
     /// The opened credentials; secret values are wiped when this is dropped.
     pub credentials: Credentials,
     /// The API base URL: the connection's own `apiBase`, else the
-    /// deployment's setting, else [`default_api_base`].
+    /// deployment's setting, else [`default_api_base`], else the `baseUrl`
+    /// of the connection's settings (Obsidian).
     pub base_url: String,
 }
 
@@ -151,6 +166,7 @@ pub async fn load_connection(
         .clone()
         .or_else(|| app.settings.api_bases.get(&platform).cloned())
         .or_else(|| default_api_base(platform).map(str::to_owned))
+        .or_else(|| settings_base_url(&credentials))
         .ok_or_else(|| {
             warn!(%platform, "no API base URL configured");
             ToolError::Internal
@@ -160,4 +176,76 @@ pub async fn load_connection(
         credentials,
         base_url,
     })
+}
+
+/// The `baseUrl` of a connection's settings, for platforms whose address is
+/// the tenant's own (the Obsidian plugin).
+fn settings_base_url(credentials: &Credentials) -> Option<String> {
+    credentials.settings.get("baseUrl")?.as_str().map(str::to_owned)
+}
+
+/// The connection a send of `platform` goes through, or `None` when it must
+/// be recorded in the sandbox outbox instead.
+///
+/// Either side saying sandbox is enough: a send that should have been
+/// recorded must never reach the platform. The published connection states
+/// (`states`, as the tool call read them) are consulted first, so a sandbox
+/// connection needs no credentials at all.
+///
+/// # Errors
+///
+/// Those of [`load_connection`].
+pub async fn load_live_connection(
+    app: &AppState,
+    customer: &CustomerId,
+    platform: Platform,
+    states: &[hermes_state::store::ConnectionState],
+) -> Result<Option<Connection>, ToolError> {
+    if states.iter().any(|state| state.platform == platform && state.sandbox) {
+        return Ok(None);
+    }
+    let connection = load_connection(app, customer, platform).await?;
+    Ok((!connection.credentials.sandbox).then_some(connection))
+}
+
+/// The tool error of a platform answer that is neither a success nor a rate
+/// limit, from what the platform's error body said.
+///
+/// `code` is the platform's own error code and `message` its reason, as the
+/// platform module read them; without a code the HTTP status names the
+/// error (`http_<status>`), and without a message the status describes it.
+/// Every value of `secrets` (what was sent to authenticate) is removed from
+/// both, and the message is cut to [`graph::MAX_MESSAGE_CHARS`]: platforms
+/// do not quote credentials back, but the message reaches the caller, so it
+/// is never trusted not to.
+pub fn refusal(
+    platform: Platform,
+    status: ::http::StatusCode,
+    code: Option<String>,
+    message: Option<&str>,
+    secrets: &[&str],
+) -> ToolError {
+    let code = match code {
+        Some(code) => scrub(&code, secrets),
+        None => format!("http_{}", status.as_u16()),
+    };
+    let message = match message.map(str::trim).filter(|message| !message.is_empty()) {
+        Some(message) => scrub(message, secrets),
+        None => format!("{platform} answered HTTP {status}"),
+    };
+    ToolError::Platform {
+        platform,
+        code,
+        message,
+    }
+}
+
+/// `text` with every non-empty value of `secrets` replaced by `[redacted]`,
+/// cut to [`graph::MAX_MESSAGE_CHARS`].
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let text = secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_owned(), |text, secret| text.replace(secret, "[redacted]"));
+    graph::redact(&text, "")
 }

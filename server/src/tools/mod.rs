@@ -5,7 +5,14 @@
 //! path every call takes, from either protocol: find the tool, check the
 //! connection, take the quota, validate the arguments, run, audit.
 //!
-//! - [`whatsapp`] holds `whatsapp_send_message`;
+//! - [`whatsapp`] holds `whatsapp_send_message`, `whatsapp_send_template`,
+//!   `whatsapp_send_media` and `whatsapp_mark_read`;
+//! - [`instagram`] holds `instagram_publish_photo` and `instagram_send_message`;
+//! - [`obsidian`] holds `obsidian_put_note`, `obsidian_append_note`,
+//!   `obsidian_read_note` and `obsidian_search`;
+//! - [`email`] holds `email_send`, `email_list_inbox` and `email_read_message`;
+//! - [`telegram`] holds `telegram_send_message`, [`discord`]
+//!   `discord_send_message`, [`x`] `x_post` and [`linkedin`] `linkedin_create_post`;
 //! - [`connections`] holds `connections_status`, the one tenant-wide tool.
 //!
 //! A tool that fails returns a [`ToolResult`] with `is_error` set (the model
@@ -29,10 +36,20 @@ use crate::auth::Tenant;
 use crate::meter::MeterError;
 
 pub mod connections;
+pub mod discord;
+pub mod email;
+pub mod instagram;
+pub mod linkedin;
+pub mod obsidian;
+pub mod telegram;
 pub mod whatsapp;
+pub mod x;
 
 #[cfg(test)]
 pub(crate) mod fixture;
+
+#[cfg(test)]
+pub(crate) mod every_platform;
 
 /// A JSON Schema object.
 pub type JsonObject = Map<String, Value>;
@@ -415,6 +432,22 @@ impl Registry {
     pub fn standard() -> Self {
         Self::new(vec![
             Arc::new(whatsapp::SendMessage::new()),
+            Arc::new(whatsapp::SendTemplate::new()),
+            Arc::new(whatsapp::SendMedia::new()),
+            Arc::new(whatsapp::MarkRead::new()),
+            Arc::new(instagram::PublishPhoto::new()),
+            Arc::new(instagram::SendMessage::new()),
+            Arc::new(obsidian::PutNote::new()),
+            Arc::new(obsidian::AppendNote::new()),
+            Arc::new(obsidian::ReadNote::new()),
+            Arc::new(obsidian::SearchVault::new()),
+            Arc::new(email::SendEmail::new()),
+            Arc::new(email::ListInbox::new()),
+            Arc::new(email::ReadMessage::new()),
+            Arc::new(telegram::SendMessage::new()),
+            Arc::new(discord::SendMessage::new()),
+            Arc::new(x::CreatePost::new()),
+            Arc::new(linkedin::CreatePost::new()),
             Arc::new(connections::ConnectionsStatus::new()),
         ])
     }

@@ -1,0 +1,1 @@
+//! The Obsidian client against a recording mock of the plugin.

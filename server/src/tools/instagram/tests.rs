@@ -1,0 +1,1 @@
+//! The Instagram tools through `invoke`, against a recording mock of the Graph API.

@@ -1,0 +1,1 @@
+//! The Obsidian tools through `invoke`, against a recording mock of the plugin.

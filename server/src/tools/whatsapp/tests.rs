@@ -1,0 +1,1 @@
+//! The WhatsApp tools through `invoke`, against a recording mock.
