@@ -71,9 +71,18 @@ Content-Type: text/html; charset=utf-8\r\n\
 
 fn inbox() -> [StoredMessage<'static>; 3] {
     [
-        StoredMessage { raw: LUNCH, seen: true },
-        StoredMessage { raw: REPORT, seen: false },
-        StoredMessage { raw: NEWSLETTER, seen: false },
+        StoredMessage {
+            raw: LUNCH,
+            seen: true,
+        },
+        StoredMessage {
+            raw: REPORT,
+            seen: false,
+        },
+        StoredMessage {
+            raw: NEWSLETTER,
+            seen: false,
+        },
     ]
 }
 
@@ -115,7 +124,11 @@ async fn app_reading_from(imap_port: u16, secrets: &[(&str, &str)]) -> (TestApp,
 }
 
 async fn app_for(dovecot: &Dovecot) -> (TestApp, String) {
-    app_reading_from(dovecot.imap_port, &[("smtpUsername", USERNAME), ("smtpPassword", PASSWORD)]).await
+    app_reading_from(
+        dovecot.imap_port,
+        &[("smtpUsername", USERNAME), ("smtpPassword", PASSWORD)],
+    )
+    .await
 }
 
 async fn call(app: &TestApp, key: &str, tool: &str, args: Value) -> Value {
@@ -128,7 +141,10 @@ async fn list(app: &TestApp, key: &str, limit: u32) -> Vec<Value> {
     let answer = call(app, key, "email_list_inbox", json!({"limit": limit})).await;
     assert_eq!(answer["isError"], false, "{answer}");
     assert_eq!(answer["structured"]["total"], 3, "{answer}");
-    answer["structured"]["messages"].as_array().expect("a message list").clone()
+    answer["structured"]["messages"]
+        .as_array()
+        .expect("a message list")
+        .clone()
 }
 
 fn uid_of(messages: &[Value], subject: &str) -> u64 {
@@ -148,14 +164,23 @@ async fn the_inbox_lists_the_newest_messages_first_with_sender_subject_date_and_
     let newest_two = list(&app, &key, 2).await;
 
     assert_eq!(all.len(), 3);
-    let uids: Vec<u64> = all.iter().map(|message| message["uid"].as_u64().expect("a UID")).collect();
-    assert!(uids.windows(2).all(|pair| pair[0] > pair[1]), "newest first: {uids:?}");
+    let uids: Vec<u64> = all
+        .iter()
+        .map(|message| message["uid"].as_u64().expect("a UID"))
+        .collect();
+    assert!(
+        uids.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest first: {uids:?}"
+    );
     assert_eq!(newest_two, all[..2]);
     let lunch = all
         .iter()
         .find(|message| message["subject"] == "Lunch on Friday")
         .expect("the lunch message is listed");
-    assert_eq!(lunch["from"], json!({"name": "Alice Example", "address": "alice@example.com"}));
+    assert_eq!(
+        lunch["from"],
+        json!({"name": "Alice Example", "address": "alice@example.com"})
+    );
     assert_eq!(lunch["date"], "2025-12-01T10:00:00Z");
     assert_eq!(lunch["messageId"], "<lunch-1@example.com>");
     assert_eq!(lunch["seen"], true);
@@ -180,11 +205,20 @@ async fn reading_a_message_returns_its_headers_plain_text_and_attachments_withou
     let message = &answer["structured"];
     assert_eq!(message["uid"], uid);
     assert_eq!(message["messageId"], "<report-2@example.de>");
-    assert_eq!(message["from"], json!([{"name": "Jürgen Müller", "address": "juergen@example.de"}]));
-    assert_eq!(message["to"], json!([{"name": "Agent", "address": "agent@example.com"}]));
+    assert_eq!(
+        message["from"],
+        json!([{"name": "Jürgen Müller", "address": "juergen@example.de"}])
+    );
+    assert_eq!(
+        message["to"],
+        json!([{"name": "Agent", "address": "agent@example.com"}])
+    );
     assert_eq!(message["cc"], json!([{"address": "carol@example.com"}]));
     assert_eq!(message["date"], "2025-12-02T09:30:00+01:00");
-    assert_eq!(message["text"].as_str().map(str::trim_end), Some("Grüße, the report is attached."));
+    assert_eq!(
+        message["text"].as_str().map(str::trim_end),
+        Some("Grüße, the report is attached.")
+    );
     assert_eq!(message["truncated"], false);
     assert_eq!(message["seen"], false);
     assert_eq!(
@@ -196,7 +230,10 @@ async fn reading_a_message_returns_its_headers_plain_text_and_attachments_withou
         .iter()
         .find(|listed| listed["uid"] == uid)
         .expect("the message is still listed");
-    assert_eq!(report["seen"], false, "reading used BODY.PEEK on a read-only mailbox");
+    assert_eq!(
+        report["seen"], false,
+        "reading used BODY.PEEK on a read-only mailbox"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +245,10 @@ async fn an_html_only_message_is_read_as_text() {
     let answer = call(&app, &key, "email_read_message", json!({"uid": uid})).await;
 
     let text = answer["structured"]["text"].as_str().expect("a text body");
-    assert!(text.contains("This week") && text.contains("Three things & more."), "{text}");
+    assert!(
+        text.contains("This week") && text.contains("Three things & more."),
+        "{text}"
+    );
     assert!(!text.contains("<h1>"), "{text}");
 }
 
@@ -227,13 +267,23 @@ async fn a_uid_the_inbox_does_not_have_is_not_found() {
 async fn a_wrong_password_is_an_authentication_failure_that_does_not_name_it() {
     let Some(dovecot) = dovecot() else { return };
     let wrong = "not-the-imap-password";
-    let (app, key) = app_reading_from(dovecot.imap_port, &[("smtpUsername", USERNAME), ("smtpPassword", wrong)]).await;
+    let (app, key) = app_reading_from(
+        dovecot.imap_port,
+        &[("smtpUsername", USERNAME), ("smtpPassword", wrong)],
+    )
+    .await;
 
-    for (tool, args) in [("email_list_inbox", json!({})), ("email_read_message", json!({"uid": 1}))] {
+    for (tool, args) in [
+        ("email_list_inbox", json!({})),
+        ("email_read_message", json!({"uid": 1})),
+    ] {
         let answer = call(&app, &key, tool, args).await;
 
         assert_eq!(answer["isError"], true, "{tool}");
-        assert_eq!(answer["structured"]["error"]["code"], "authentication_failed", "{tool}");
+        assert_eq!(
+            answer["structured"]["error"]["code"], "authentication_failed",
+            "{tool}"
+        );
         assert!(!answer.to_string().contains(wrong), "{tool}: {answer}");
     }
 }
@@ -272,8 +322,12 @@ async fn list_over(port: u16, security: Security, trust: &Trust) -> Result<imap:
 
 #[tokio::test]
 async fn starttls_and_implicit_tls_read_the_inbox_when_the_servers_certificate_is_trusted() {
-    let Some(certs) = Certificates::generate() else { return };
-    let Some(dovecot) = Dovecot::start(USERNAME, PASSWORD, &inbox(), Some(&certs)) else { return };
+    let Some(certs) = Certificates::generate() else {
+        return;
+    };
+    let Some(dovecot) = Dovecot::start(USERNAME, PASSWORD, &inbox(), Some(&certs)) else {
+        return;
+    };
     let trust = Trust::WithRoots(vec![certs.ca()]);
     let imaps_port = dovecot.imaps_port.expect("TLS is on");
 
@@ -286,8 +340,12 @@ async fn starttls_and_implicit_tls_read_the_inbox_when_the_servers_certificate_i
 
 #[tokio::test]
 async fn a_certificate_the_system_does_not_trust_is_refused_before_logging_in() {
-    let Some(certs) = Certificates::generate() else { return };
-    let Some(dovecot) = Dovecot::start(USERNAME, PASSWORD, &inbox(), Some(&certs)) else { return };
+    let Some(certs) = Certificates::generate() else {
+        return;
+    };
+    let Some(dovecot) = Dovecot::start(USERNAME, PASSWORD, &inbox(), Some(&certs)) else {
+        return;
+    };
     let imaps_port = dovecot.imaps_port.expect("TLS is on");
 
     let upgraded = list_over(dovecot.imap_port, Security::StartTls, &Trust::System).await;

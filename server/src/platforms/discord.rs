@@ -222,13 +222,9 @@ fn header_seconds(headers: &http::HeaderMap, name: &str) -> Option<f64> {
 
 /// Fractional seconds rounded up to whole ones; never negative.
 fn whole_seconds(seconds: f64) -> u64 {
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "clamped to 0..=u32::MAX first, and a float to int cast saturates anyway"
-    )]
-    let whole = seconds.ceil().clamp(0.0, f64::from(u32::MAX)) as u64;
-    whole
+    // Clamped first, so the cast neither wraps nor truncates (and a float
+    // to integer cast saturates anyway).
+    seconds.ceil().clamp(0.0, f64::from(u32::MAX)) as u64
 }
 
 /// A nonce for one message: 16 hex digits, inside Discord's 25 characters.

@@ -7,10 +7,11 @@
 //!   ([`MailServer`], derived from the connection's [`EmailSettings`]), how
 //!   the connection is secured ([`Security`], [`Trust`]) and the login.
 //!
-//! Email is not an HTTP platform: there is no API base URL, and the
-//! connection's settings name the servers. A call opens its own connection
-//! and closes it when done; nothing is pooled, because the credentials are
-//! opened for one call and wiped after it.
+//! Email is not an HTTP platform: the connection's settings name the
+//! servers, and the deployment's API base for email, when configured, is an
+//! `smtp://` URL that overrides the SMTP one ([`SmtpUrl`]). A call opens its
+//! own connection and closes it when done; nothing is pooled, because the
+//! credentials are opened for one call and wiped after it.
 //!
 //! Errors never carry a credential: server texts are scrubbed of the user
 //! name and password that were sent before they reach a [`ToolError`].
@@ -92,11 +93,13 @@ impl Trust {
             Trust::System => Vec::new(),
             Trust::WithRoots(roots) => roots.clone(),
         };
-        let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-            .map_err(|error| {
-                warn!(%error, "no TLS verifier for mail servers");
-                ToolError::Internal
-            })?;
+        let verifier =
+            rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone()).map_err(
+                |error| {
+                    warn!(%error, "no TLS verifier for mail servers");
+                    ToolError::Internal
+                },
+            )?;
 
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -165,6 +168,52 @@ impl<'a> MailServer<'a> {
     }
 }
 
+/// An SMTP server named by URL, in lettre's forms: `smtp://host:port` is
+/// plain, `smtp://host:port?tls=required` is STARTTLS, `smtps://host:port`
+/// is implicit TLS. The deployment's `HERMES_EMAIL_API_BASE` names one to
+/// override every connection's SMTP server (a local test server, a relay).
+/// A connection's own `apiBase` is not read: the CRD admits only http(s)
+/// URLs there, which name no SMTP server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpUrl {
+    /// The host name or address.
+    pub host: String,
+    /// The port: as given, else 465 for `smtps`, 587 for STARTTLS, 25 for plain.
+    pub port: u16,
+    /// How the connection is secured.
+    pub security: Security,
+}
+
+impl SmtpUrl {
+    /// Parses `url`; `None` when it is not an `smtp://` or `smtps://` URL
+    /// naming a host, or asks for a `tls` mode other than `required`.
+    pub fn parse(url: &str) -> Option<Self> {
+        let url = reqwest::Url::parse(url).ok()?;
+        let tls = url
+            .query_pairs()
+            .find(|(key, _)| key == "tls")
+            .map(|(_, value)| value.into_owned());
+        let security = match (url.scheme(), tls.as_deref()) {
+            ("smtps", None) => Security::Implicit,
+            ("smtp", Some("required")) => Security::StartTls,
+            ("smtp", None) => Security::Plain,
+            _ => return None,
+        };
+        let default_port = match security {
+            Security::Implicit => 465,
+            Security::StartTls => 587,
+            Security::Plain => 25,
+        };
+        let host = url.host_str().filter(|host| !host.is_empty())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        Some(Self {
+            host,
+            port: url.port().unwrap_or(default_port),
+            security,
+        })
+    }
+}
+
 /// A user name and password for one server.
 #[derive(Clone, Copy)]
 pub struct Login<'a> {
@@ -205,9 +254,26 @@ pub struct EmailConnection {
     pub credentials: Credentials,
     /// The connection's settings.
     pub settings: EmailSettings,
+    /// The SMTP server that overrides the settings' one, when configured.
+    pub smtp_url: Option<SmtpUrl>,
 }
 
 impl EmailConnection {
+    /// The SMTP server to submit to: [`EmailConnection::smtp_url`], else the
+    /// one the settings name.
+    pub fn smtp_server<'a>(&'a self, trust: &'a Trust, timeout: Duration) -> MailServer<'a> {
+        match &self.smtp_url {
+            Some(url) => MailServer {
+                host: &url.host,
+                port: url.port,
+                security: url.security,
+                trust,
+                timeout,
+            },
+            None => MailServer::smtp(&self.settings, trust, timeout),
+        }
+    }
+
     /// The SMTP login (`smtpUsername`, `smtpPassword`).
     ///
     /// # Errors
@@ -237,7 +303,10 @@ impl EmailConnection {
 
     fn secret(&self, name: &str) -> Result<&str, ToolError> {
         self.credentials.secret(name).ok_or_else(|| {
-            warn!(field = name, "stored email credentials lack a required secret field");
+            warn!(
+                field = name,
+                "stored email credentials lack a required secret field"
+            );
             ToolError::Internal
         })
     }
@@ -245,15 +314,16 @@ impl EmailConnection {
 
 /// Loads and opens `customer`'s email credentials and reads their settings.
 ///
-/// This is [`super::load_connection`] without the API base URL, which email
-/// does not have (the settings name the servers).
+/// This is [`super::load_connection`] for a platform whose servers the
+/// settings name: the deployment's "API base" for email is an optional
+/// [`SmtpUrl`] overriding the SMTP server.
 ///
 /// # Errors
 ///
 /// - [`ToolError::NotConnected`] when no credentials are stored;
 /// - [`ToolError::Internal`] when the store cannot be read, the envelope
-///   does not open, or the settings are not email settings. The cause is
-///   logged, without any secret.
+///   does not open, the settings are not email settings, or the SMTP URL
+///   override is not one. The cause is logged, without any secret.
 pub async fn load_connection(app: &AppState, customer: &CustomerId) -> Result<EmailConnection, ToolError> {
     let envelope = match app.store.get_credentials(customer, Platform::Email).await {
         Ok(Some(envelope)) => envelope,
@@ -264,18 +334,28 @@ pub async fn load_connection(app: &AppState, customer: &CustomerId) -> Result<Em
         }
     };
 
-    let credentials = Credentials::open(&app.keyring, customer, Platform::Email, &envelope).map_err(|error| {
-        warn!(%error, "stored email credentials do not open");
-        ToolError::Internal
-    })?;
+    let credentials =
+        Credentials::open(&app.keyring, customer, Platform::Email, &envelope).map_err(|error| {
+            warn!(%error, "stored email credentials do not open");
+            ToolError::Internal
+        })?;
     let settings = credentials.settings_as::<EmailSettings>().map_err(|error| {
         warn!(%error, "stored email settings are malformed");
         ToolError::Internal
     })?;
 
+    let smtp_url = match app.settings.api_bases.get(&Platform::Email) {
+        None => None,
+        Some(base) => Some(SmtpUrl::parse(base).ok_or_else(|| {
+            warn!("HERMES_EMAIL_API_BASE is not an smtp:// or smtps:// URL");
+            ToolError::Internal
+        })?),
+    };
+
     Ok(EmailConnection {
         credentials,
         settings,
+        smtp_url,
     })
 }
 

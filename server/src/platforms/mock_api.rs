@@ -18,6 +18,8 @@ pub enum Reply {
     Json(StatusCode, Value, Vec<(&'static str, &'static str)>),
     /// A raw body (for malformed answers).
     Raw(StatusCode, &'static str),
+    /// A body of bytes that need not be UTF-8 (a binary file).
+    Bytes(StatusCode, &'static [u8]),
     /// No answer, ever (for timeouts).
     Hang,
 }
@@ -52,7 +54,10 @@ impl MockState {
         if replies.len() > 1 {
             replies.pop_front().expect("more than one reply is left")
         } else {
-            replies.front().cloned().expect("a mock starts with at least one reply")
+            replies
+                .front()
+                .cloned()
+                .expect("a mock starts with at least one reply")
         }
     }
 }
@@ -142,6 +147,7 @@ async fn answer(State(state): State<MockState>, request: Request) -> Response {
             response
         }
         Reply::Raw(status, body) => (status, body).into_response(),
+        Reply::Bytes(status, body) => (status, body).into_response(),
         Reply::Hang => std::future::pending().await,
     }
 }

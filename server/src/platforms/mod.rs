@@ -201,7 +201,10 @@ pub async fn load_live_connection(
     platform: Platform,
     states: &[hermes_state::store::ConnectionState],
 ) -> Result<Option<Connection>, ToolError> {
-    if states.iter().any(|state| state.platform == platform && state.sandbox) {
+    if states
+        .iter()
+        .any(|state| state.platform == platform && state.sandbox)
+    {
         return Ok(None);
     }
     let connection = load_connection(app, customer, platform).await?;

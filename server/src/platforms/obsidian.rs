@@ -69,9 +69,16 @@ pub fn unverified_client() -> Result<&'static reqwest::Client, ToolError> {
 ///
 /// # Errors
 ///
-/// The errors of [`send`], and the plugin's error for a non-success answer
-/// (see [`refused`]).
-pub async fn put_note(endpoint: &Endpoint<'_>, api_key: &str, path: &str, content: &str) -> Result<(), ToolError> {
+/// The errors of [`send`]; for a non-success answer,
+/// [`ToolError::RateLimited`] on 429 (the plugin throttles failed
+/// authentications), else [`ToolError::Platform`] with the plugin's
+/// `errorCode` and message, the API key scrubbed from it.
+pub async fn put_note(
+    endpoint: &Endpoint<'_>,
+    api_key: &str,
+    path: &str,
+    content: &str,
+) -> Result<(), ToolError> {
     let url = vault_url(endpoint.base_url, path)?;
     let request = endpoint
         .http
@@ -81,7 +88,7 @@ pub async fn put_note(endpoint: &Endpoint<'_>, api_key: &str, path: &str, conten
         .body(content.to_owned());
 
     let answer = send(Platform::Obsidian, endpoint, request).await?;
-    expect_success(&answer, api_key, path)
+    expect_success(&answer, api_key, Some(path))
 }
 
 /// Appends `content` to the end of the note at `path`, creating the note
@@ -105,7 +112,7 @@ pub async fn append_note(
         .body(content.to_owned());
 
     let answer = send(Platform::Obsidian, endpoint, request).await?;
-    expect_success(&answer, api_key, path)
+    expect_success(&answer, api_key, Some(path))
 }
 
 /// The markdown of the note at `path`. Retried once on 5xx or timeout.
@@ -127,7 +134,7 @@ pub async fn read_note(endpoint: &Endpoint<'_>, api_key: &str, path: &str) -> Re
     };
 
     let answer = send_read(endpoint, request).await?;
-    expect_success(&answer, api_key, path)?;
+    expect_success(&answer, api_key, Some(path))?;
     String::from_utf8(answer.body).map_err(|_| ToolError::Platform {
         platform: Platform::Obsidian,
         code: "not_text".to_owned(),
@@ -157,13 +164,18 @@ pub struct SearchMatch {
     pub context: String,
 }
 
-/// A match's position, in characters from the start of the note.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+/// A match's position, in UTF-16 code units (as the plugin, in
+/// JavaScript, counts) from the start of the note, or of its file name.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 pub struct MatchSpan {
     /// Where the match starts.
     pub start: u64,
     /// Where it ends.
     pub end: u64,
+    /// Where the match is, `content` or `filename`; plugins before 5.x do
+    /// not say (content, then).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// The notes matching `query` (Obsidian's simple search), each with up to
@@ -191,7 +203,7 @@ pub async fn search(
     };
 
     let answer = send_read(endpoint, request).await?;
-    expect_success(&answer, api_key, query)?;
+    expect_success(&answer, api_key, None)?;
     serde_json::from_slice(&answer.body).map_err(|_| malformed(Platform::Obsidian))
 }
 
@@ -225,20 +237,20 @@ struct PluginError {
 }
 
 /// `Ok` for a success answer, else the error it carries.
-fn expect_success(answer: &Answer, api_key: &str, target: &str) -> Result<(), ToolError> {
+fn expect_success(answer: &Answer, api_key: &str, note: Option<&str>) -> Result<(), ToolError> {
     if answer.status.is_success() {
         Ok(())
     } else {
-        Err(refused(answer, api_key, target))
+        Err(refused(answer, api_key, note))
     }
 }
 
 /// The tool error of a plugin answer that is not a success: 429 is
 /// [`ToolError::RateLimited`] (the plugin throttles failed
-/// authentications), 404 is "note not found" naming `target`, anything
+/// authentications), 404 on a `note` is "note not found" naming it, anything
 /// else the plugin's `errorCode` and message with the API key scrubbed
 /// ([`refusal`]).
-fn refused(answer: &Answer, api_key: &str, target: &str) -> ToolError {
+fn refused(answer: &Answer, api_key: &str, note: Option<&str>) -> ToolError {
     if answer.status == StatusCode::TOO_MANY_REQUESTS {
         return ToolError::RateLimited {
             platform: Platform::Obsidian,
@@ -247,12 +259,17 @@ fn refused(answer: &Answer, api_key: &str, target: &str) -> ToolError {
     }
 
     let error = serde_json::from_slice::<PluginError>(&answer.body).ok();
-    let code = error.as_ref().and_then(|error| error.error_code).map(|code| code.to_string());
-    if answer.status == StatusCode::NOT_FOUND {
-        let message = format!("note not found: `{target}`");
-        return refusal(Platform::Obsidian, answer.status, code, Some(&message), &[api_key]);
-    }
-    let message = error.as_ref().and_then(|error| error.message.as_deref());
+    let code = error
+        .as_ref()
+        .and_then(|error| error.error_code)
+        .map(|code| code.to_string());
+    let not_found = match note {
+        Some(note) if answer.status == StatusCode::NOT_FOUND => Some(format!("note not found: `{note}`")),
+        Some(_) | None => None,
+    };
+    let message = not_found
+        .as_deref()
+        .or_else(|| error.as_ref().and_then(|error| error.message.as_deref()));
     refusal(Platform::Obsidian, answer.status, code, message, &[api_key])
 }
 

@@ -6,6 +6,8 @@
 //! goes to the same edge and answers `{"success": true}`. Errors are Graph
 //! error objects ([`super::graph`]).
 
+use std::collections::BTreeMap;
+
 use hermes_crds::Platform;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -231,7 +233,7 @@ struct SendMediaBody<'a> {
     /// Serialized under the kind's name (`"image": {...}`), which is the
     /// one member that differs between the kinds.
     #[serde(flatten)]
-    media: std::collections::BTreeMap<&'static str, MediaBody<'a>>,
+    media: BTreeMap<&'static str, MediaBody<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     context: Option<ReplyContext<'a>>,
 }
@@ -271,7 +273,7 @@ pub async fn send_media(
         recipient_type: "individual",
         to: message.to,
         kind: message.kind.as_str(),
-        media: std::collections::BTreeMap::from([(message.kind.as_str(), media)]),
+        media: BTreeMap::from([(message.kind.as_str(), media)]),
         context: message.reply_to.map(|message_id| ReplyContext { message_id }),
     };
 

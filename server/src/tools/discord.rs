@@ -157,7 +157,9 @@ impl Tool for SendMessage {
         let channel_id = match (&args.channel_id, &live) {
             (Some(channel_id), _) => channel_id.clone(),
             (None, Some(connection)) => default_channel(connection)?,
-            (None, None) => default_channel(&load_connection(cx.app, &cx.tenant.id, Platform::Discord).await?)?,
+            (None, None) => {
+                default_channel(&load_connection(cx.app, &cx.tenant.id, Platform::Discord).await?)?
+            }
         };
         let Some(connection) = live else {
             return record_in_outbox(cx, &args, &channel_id).await;

@@ -298,7 +298,9 @@ impl TryFrom<String> for MessageId {
         let visible = bare
             .bytes()
             .all(|b| b.is_ascii_graphic() && !matches!(b, b'<' | b'>'));
-        let shape = bare.split_once('@').is_some_and(|(left, right)| !left.is_empty() && !right.is_empty());
+        let shape = bare
+            .split_once('@')
+            .is_some_and(|(left, right)| !left.is_empty() && !right.is_empty());
         if visible && shape && bare.len() <= 900 {
             Ok(Self(format!("<{bare}>")))
         } else {
@@ -392,14 +394,20 @@ fn check_send(args: &SendArgs) -> Result<(), ToolError> {
         });
     }
 
-    let counts = [("to", args.to.len()), ("cc", args.cc.len()), ("bcc", args.bcc.len())];
+    let counts = [
+        ("to", args.to.len()),
+        ("cc", args.cc.len()),
+        ("bcc", args.bcc.len()),
+    ];
     let mut total = 0;
     for (field, count) in counts {
         total += count;
         if total > MAX_RECIPIENTS {
             return Err(ToolError::InvalidArgument {
                 field: field.to_owned(),
-                message: format!("to, cc and bcc together name {total} or more addresses; at most {MAX_RECIPIENTS}"),
+                message: format!(
+                    "to, cc and bcc together name {total} or more addresses; at most {MAX_RECIPIENTS}"
+                ),
             });
         }
     }
@@ -484,7 +492,7 @@ impl Tool for SendEmail {
 /// Sends over SMTP.
 async fn send_live(connection: &EmailConnection, args: &SendArgs) -> Result<SentEmail, ToolError> {
     let trust = Trust::System;
-    let server = MailServer::smtp(&connection.settings, &trust, CALL_TIMEOUT);
+    let server = connection.smtp_server(&trust, CALL_TIMEOUT);
     let login = connection.smtp_login()?;
     let (to, cc, bcc) = (args.to.mailboxes(), args.cc.mailboxes(), args.bcc.mailboxes());
     let email = OutgoingEmail {
@@ -640,9 +648,9 @@ impl ReadMessage {
                 title: "Read an email",
                 description: "Reads one message of the customer's inbox by its UID (from \
                               `email_list_inbox`): sender, recipients, subject, date, Message-ID, the text \
-                              body (the plain-text part, or the HTML part as text; at most 100000 \
-                              characters) and the names of its attachments. Reading does not mark the \
-                              message as read.",
+                              body (the plain-text part, or the HTML part as text; `truncated` when a \
+                              long body was cut) and the names of its attachments. Reading does not \
+                              mark the message as read.",
                 platform: Some(Platform::Email),
                 input_schema: schema_of::<ReadMessageArgs>(),
                 output_schema: Some(schema_of::<MessageContent>()),

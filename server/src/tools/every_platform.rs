@@ -96,8 +96,8 @@ pub async fn connect(app: &AppState, connection: Connection<'_>) {
     }))
     .expect("the test PlatformConnection is valid");
 
-    let secret = (!connection.secrets.is_empty())
-        .then(|| SecretData::from_iter(connection.secrets.iter().copied()));
+    let secret =
+        (!connection.secrets.is_empty()).then(|| SecretData::from_iter(connection.secrets.iter().copied()));
     let plan =
         tenancy::plan_connection(&customer, &resource, secret.as_ref()).expect("the test connection plans");
     tenancy::apply_connection(app.store.as_ref(), &app.keyring, &plan, &[])
@@ -108,7 +108,9 @@ pub async fn connect(app: &AppState, connection: Connection<'_>) {
 /// A valid settings block of every platform.
 fn settings_of(platform: Platform) -> Value {
     match platform {
-        Platform::Email => json!({"smtpHost": "smtp.example.com", "smtpPort": 465, "fromAddress": "a@example.com"}),
+        Platform::Email => {
+            json!({"smtpHost": "smtp.example.com", "smtpPort": 465, "fromAddress": "a@example.com"})
+        }
         Platform::Whatsapp => json!({"phoneNumberId": "3001", "businessAccountId": "3002"}),
         Platform::Linkedin => json!({"authorUrn": "urn:li:person:8675309", "apiVersion": "202607"}),
         Platform::Telegram => json!({"botUsername": "hermes_test_bot"}),
@@ -195,9 +197,23 @@ async fn tools_list_for_a_customer_on_every_platform_offers_the_telegram_discord
             "{name}"
         );
     }
-    let telegram = &tools[listed.iter().position(|name| *name == "telegram_send_message").expect("listed")];
+    let telegram = &tools[listed
+        .iter()
+        .position(|name| *name == "telegram_send_message")
+        .expect("listed")];
     let properties = &telegram["inputSchema"]["properties"];
     assert_eq!(properties["text"]["maxLength"], 4096);
-    assert_eq!(properties["parseMode"]["enum"], json!(["MarkdownV2", "HTML", "none"]));
+    assert_eq!(
+        properties["parseMode"]["enum"],
+        json!(["MarkdownV2", "HTML", "none"])
+    );
     assert_eq!(properties["chatId"]["type"], json!(["integer", "string"]));
+    let linkedin = &tools[listed
+        .iter()
+        .position(|name| *name == "linkedin_create_post")
+        .expect("listed")];
+    assert_eq!(
+        linkedin["inputSchema"]["properties"]["visibility"]["enum"],
+        json!(["PUBLIC", "CONNECTIONS"])
+    );
 }

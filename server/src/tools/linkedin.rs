@@ -40,14 +40,15 @@ pub struct CreatePostArgs {
     pub visibility: VisibilityArg,
 }
 
-/// Who sees the post.
+/// Who sees the post: anyone, or the author's connections. The variants
+/// carry no doc comments so that the schema is a plain `enum` of the two
+/// names, inlined; the field documents them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(inline)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum VisibilityArg {
-    /// Anyone.
     #[default]
     Public,
-    /// The author's connections.
     Connections,
 }
 
@@ -130,7 +131,8 @@ impl Tool for CreatePost {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: CreatePostArgs = parse_args(args)?;
 
-        let connection = load_live_connection(cx.app, &cx.tenant.id, Platform::Linkedin, cx.connections).await?;
+        let connection =
+            load_live_connection(cx.app, &cx.tenant.id, Platform::Linkedin, cx.connections).await?;
         let Some(connection) = connection else {
             return record_in_outbox(cx, &args).await;
         };

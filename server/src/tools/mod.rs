@@ -13,7 +13,8 @@
 //! - [`email`] holds `email_send`, `email_list_inbox` and `email_read_message`;
 //! - [`telegram`] holds `telegram_send_message`, [`discord`]
 //!   `discord_send_message`, [`x`] `x_post` and [`linkedin`] `linkedin_create_post`;
-//! - [`connections`] holds `connections_status`, the one tenant-wide tool.
+//! - [`connections`] holds `connections_status`, a tenant-wide tool, and
+//!   [`crate::inbox`] `inbox_list`, the other.
 //!
 //! A tool that fails returns a [`ToolResult`] with `is_error` set (the model
 //! reads it and may correct itself); only a call that cannot be routed at all
@@ -449,6 +450,7 @@ impl Registry {
             Arc::new(x::CreatePost::new()),
             Arc::new(linkedin::CreatePost::new()),
             Arc::new(connections::ConnectionsStatus::new()),
+            Arc::new(crate::inbox::InboxList::new()),
         ])
     }
 

@@ -53,8 +53,9 @@ pub const MAX_HITS: usize = 50;
 /// (the plugin's own default).
 pub const DEFAULT_CONTEXT_LENGTH: u32 = 100;
 
-/// Folder names the plugin reads as a section of a note
-/// (`note.md/heading/Tasks`) rather than as a folder.
+/// Path segments the plugin reads as a section of a note
+/// (`note.md/heading/Tasks`), and refuses in the path of a note that does
+/// not exist yet.
 const SECTION_SEGMENTS: [&str; 3] = ["heading", "block", "frontmatter"];
 
 /// A note's path in the vault: relative, `/` between folders, naming a
@@ -88,7 +89,7 @@ impl TryFrom<String> for NotePath {
         if value.contains('\\') {
             return Err("must use `/` between folders, not `\\`".to_owned());
         }
-        let drive = value.as_bytes().get(1) == Some(&b':') && value.as_bytes()[0].is_ascii_alphabetic();
+        let drive = matches!(value.as_bytes(), [letter, b':', ..] if letter.is_ascii_alphabetic());
         if value.starts_with('/') || drive {
             return Err("must be relative to the vault root, not absolute".to_owned());
         }
@@ -103,7 +104,7 @@ impl TryFrom<String> for NotePath {
         if segments.contains(&"") {
             return Err("must not contain empty segments (`//`)".to_owned());
         }
-        if segments[1..].iter().any(|segment| SECTION_SEGMENTS.contains(segment)) {
+        if segments.iter().any(|segment| SECTION_SEGMENTS.contains(segment)) {
             return Err(
                 "must not contain a folder named heading, block or frontmatter, which the plugin reads as a \
                  section of a note"
@@ -281,10 +282,13 @@ pub struct Hit {
 pub struct HitMatch {
     /// The text around the match.
     pub context: String,
-    /// Where the match starts in the note, in characters.
+    /// Where the match starts, in UTF-16 code units from the start of the note (or of its file name).
     pub start: u64,
     /// Where it ends.
     pub end: u64,
+    /// `filename` when the query matched the note's file name, `content` (or absent) when its text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl SearchResults {
@@ -305,6 +309,7 @@ impl SearchResults {
                         context: found.context,
                         start: found.span.start,
                         end: found.span.end,
+                        source: found.span.source,
                     })
                     .collect(),
             })
@@ -459,9 +464,21 @@ async fn write(
 
     let vault = Vault::open(cx, &connection, timeout)?;
     if tool == PUT_NOTE {
-        put_note(&vault.endpoint, vault.api_key, args.path.as_str(), &args.content.0).await?;
+        put_note(
+            &vault.endpoint,
+            vault.api_key,
+            args.path.as_str(),
+            &args.content.0,
+        )
+        .await?;
     } else {
-        append_note(&vault.endpoint, vault.api_key, args.path.as_str(), &args.content.0).await?;
+        append_note(
+            &vault.endpoint,
+            vault.api_key,
+            args.path.as_str(),
+            &args.content.0,
+        )
+        .await?;
     }
     to_structured(&WrittenNote {
         path: args.path.0,
@@ -627,7 +644,11 @@ impl<'a> Vault<'a> {
     /// The plugin at the connection's base URL, through the verifying
     /// client or, when the connection says `certificateVerification: skip`,
     /// the [unverified one](unverified_client).
-    fn open(cx: &'a ToolContext<'_>, connection: &'a Connection, timeout: Duration) -> Result<Self, ToolError> {
+    fn open(
+        cx: &'a ToolContext<'_>,
+        connection: &'a Connection,
+        timeout: Duration,
+    ) -> Result<Self, ToolError> {
         let settings: ObsidianSettings = connection.settings()?;
         let http = match settings.certificate_verification {
             CertificateVerification::Verify => &cx.app.http,

@@ -55,15 +55,15 @@ pub struct SendMessageArgs {
     pub disable_notification: bool,
 }
 
-/// How the text is formatted.
+/// How the text is formatted: Telegram's MarkdownV2, its HTML subset, or
+/// plain text. The variants carry no doc comments so that the schema is a
+/// plain `enum` of the three names, inlined; the field documents them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[schemars(inline)]
 pub enum ParseModeArg {
-    /// Telegram's MarkdownV2.
     MarkdownV2,
-    /// Telegram's HTML subset.
     #[serde(rename = "HTML")]
     Html,
-    /// Plain text.
     #[default]
     #[serde(rename = "none")]
     None,
@@ -132,7 +132,9 @@ impl ChatTarget {
             return if first_is_letter && rest_is_word && (5..=32).contains(&name.len()) {
                 Ok(Self::Username(text.to_owned()))
             } else {
-                Err(format!("`{text}` is not a channel username; expected {CHAT_EXPECTED}"))
+                Err(format!(
+                    "`{text}` is not a channel username; expected {CHAT_EXPECTED}"
+                ))
             };
         }
         match text.parse::<i64>() {
@@ -216,7 +218,9 @@ impl MessageId {
         if id > 0 {
             Ok(Self(id))
         } else {
-            Err(format!("{id} is not a message id; expected {MESSAGE_ID_EXPECTED}"))
+            Err(format!(
+                "{id} is not a message id; expected {MESSAGE_ID_EXPECTED}"
+            ))
         }
     }
 }
@@ -237,7 +241,8 @@ impl<'de> Deserialize<'de> for MessageId {
             }
 
             fn visit_u64<E: de::Error>(self, id: u64) -> Result<MessageId, E> {
-                let id = i64::try_from(id).map_err(|_| E::custom(format!("expected {MESSAGE_ID_EXPECTED}")))?;
+                let id =
+                    i64::try_from(id).map_err(|_| E::custom(format!("expected {MESSAGE_ID_EXPECTED}")))?;
                 MessageId::new(id).map_err(E::custom)
             }
 
@@ -320,7 +325,8 @@ impl Tool for SendMessage {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: SendMessageArgs = parse_args(args)?;
 
-        let connection = load_live_connection(cx.app, &cx.tenant.id, Platform::Telegram, cx.connections).await?;
+        let connection =
+            load_live_connection(cx.app, &cx.tenant.id, Platform::Telegram, cx.connections).await?;
         let Some(connection) = connection else {
             return record_in_outbox(cx, &args).await;
         };

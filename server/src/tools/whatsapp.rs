@@ -21,8 +21,8 @@ use serde_json::{Map, Value, json};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::sandbox::{self, OutboxMessage};
 use crate::platforms::whatsapp::{
-    ACCESS_TOKEN, MediaKind, MediaMessage, TemplateMessage, TextMessage, mark_read, send_media, send_template,
-    send_text,
+    ACCESS_TOKEN, MediaKind, MediaMessage, TemplateMessage, TextMessage, mark_read, send_media,
+    send_template, send_text,
 };
 use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
 
@@ -299,7 +299,11 @@ struct Live<'a> {
 }
 
 impl<'a> Live<'a> {
-    fn open(cx: &'a ToolContext<'_>, connection: &'a Connection, timeout: Duration) -> Result<Self, ToolError> {
+    fn open(
+        cx: &'a ToolContext<'_>,
+        connection: &'a Connection,
+        timeout: Duration,
+    ) -> Result<Self, ToolError> {
         let settings: WhatsappSettings = connection.settings()?;
         Ok(Self {
             endpoint: Endpoint {
@@ -472,9 +476,11 @@ impl TryFrom<String> for LanguageCode {
             Some((language, region)) => (language, Some(region)),
             None => (value.as_str(), None),
         };
-        let language_ok = (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
-        let region_ok = region
-            .is_none_or(|region| (2..=4).contains(&region.len()) && region.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let language_ok =
+            (2..=3).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_lowercase());
+        let region_ok = region.is_none_or(|region| {
+            (2..=4).contains(&region.len()) && region.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
         if language_ok && region_ok {
             Ok(Self(value))
         } else {
@@ -515,7 +521,12 @@ impl TryFrom<Map<String, Value>> for TemplateComponent {
     type Error = &'static str;
 
     fn try_from(value: Map<String, Value>) -> Result<Self, Self::Error> {
-        let typed = |object: &Map<String, Value>| object.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
+        let typed = |object: &Map<String, Value>| {
+            object
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| !t.is_empty())
+        };
         if !typed(&value) {
             return Err("a component needs a string `type`, e.g. \"header\", \"body\" or \"button\"");
         }
@@ -577,7 +588,8 @@ impl SendTemplateArgs {
         if self.components.iter().any(|component| component.kind() == "body") {
             return Err(ToolError::InvalidArgument {
                 field: "bodyParameters".to_owned(),
-                message: "give the body's variables either here or as a `body` component, not both".to_owned(),
+                message: "give the body's variables either here or as a `body` component, not both"
+                    .to_owned(),
             });
         }
         let parameters: Vec<Value> = self
@@ -864,7 +876,11 @@ impl Tool for SendMedia {
             let mut fields = Map::new();
             fields.insert("kind".into(), json!(kind.as_str()));
             fields.insert("link".into(), json!(args.link.as_str()));
-            for (name, value) in [("caption", caption), ("filename", filename), ("replyTo", reply_to)] {
+            for (name, value) in [
+                ("caption", caption),
+                ("filename", filename),
+                ("replyTo", reply_to),
+            ] {
                 if let Some(value) = value {
                     fields.insert(name.into(), json!(value));
                 }

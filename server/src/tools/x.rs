@@ -16,8 +16,8 @@ use super::whatsapp::BoundedText;
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::sandbox::{self, OutboxMessage};
 use crate::platforms::x::{
-    ACCESS_TOKEN, ACCESS_TOKEN_SECRET, Auth, BEARER_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, NewPost, OAuth1Keys,
-    create_post,
+    ACCESS_TOKEN, ACCESS_TOKEN_SECRET, Auth, BEARER_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, NewPost,
+    OAuth1Keys, create_post,
 };
 use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
 

@@ -59,13 +59,19 @@ fn set_mode(path: &Path, mode: u32) {
 /// A free loopback port: bound, then released for the server to take.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
-    listener.local_addr().expect("a bound socket has an address").port()
+    listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port()
 }
 
 /// The first of `names` that runs, looked up in PATH and the sbin folders.
 fn program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    let dirs = path.split(':').map(PathBuf::from).chain(["/usr/sbin", "/sbin"].map(PathBuf::from));
+    let dirs = path
+        .split(':')
+        .map(PathBuf::from)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from));
     let dirs: Vec<PathBuf> = dirs.collect();
     names.iter().find_map(|name| {
         dirs.iter()
@@ -76,7 +82,9 @@ fn program(names: &[&str]) -> Option<PathBuf> {
 
 /// Runs a command to completion; its stderr when it fails.
 fn run(command: &mut Command) -> Result<String, String> {
-    let output = command.output().map_err(|error| format!("{command:?} does not run: {error}"))?;
+    let output = command
+        .output()
+        .map_err(|error| format!("{command:?} does not run: {error}"))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
@@ -113,11 +121,43 @@ impl Certificates {
 
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
         let steps: [Vec<&str>; 4] = [
-            [&["req", "-x509"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Hermes test CA"]].concat(),
-            [&["req"][..], &ec, &["-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"]].concat(),
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Hermes test CA",
+                ],
+            ]
+            .concat(),
+            [
+                &["req"][..],
+                &ec,
+                &["-keyout", "key.pem", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"],
+            ]
+            .concat(),
             vec![
-                "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-                "cert.pem", "-days", "2", "-extfile", "ext.cnf",
+                "x509",
+                "-req",
+                "-in",
+                "leaf.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "cert.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
             ],
             vec!["x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der"],
         ];
@@ -167,7 +207,12 @@ pub struct SmtpServer {
 
 impl SmtpServer {
     /// Starts the server accepting `username` / `password`; `certs` for the TLS modes.
-    pub fn start(mode: SmtpMode, username: &str, password: &str, certs: Option<&Certificates>) -> Option<Self> {
+    pub fn start(
+        mode: SmtpMode,
+        username: &str,
+        password: &str,
+        certs: Option<&Certificates>,
+    ) -> Option<Self> {
         let Some(python) = program(&["python3"]) else {
             return unavailable("the SMTP test server", "python3 is not installed");
         };
@@ -185,14 +230,28 @@ impl SmtpServer {
         match (mode, certs) {
             (SmtpMode::Plain, _) => {}
             (SmtpMode::StartTls | SmtpMode::Implicit, Some(certs)) => {
-                let tls = if mode == SmtpMode::StartTls { "starttls" } else { "implicit" };
-                command.args(["--tls", tls]).arg("--cert").arg(certs.cert()).arg("--key").arg(certs.key());
+                let tls = if mode == SmtpMode::StartTls {
+                    "starttls"
+                } else {
+                    "implicit"
+                };
+                command
+                    .args(["--tls", tls])
+                    .arg("--cert")
+                    .arg(certs.cert())
+                    .arg("--key")
+                    .arg(certs.key());
             }
             (SmtpMode::StartTls | SmtpMode::Implicit, None) => panic!("a TLS mode needs certificates"),
         }
         let mut child = match command.spawn() {
             Ok(child) => child,
-            Err(error) => return unavailable("the SMTP test server", &format!("python3 does not start: {error}")),
+            Err(error) => {
+                return unavailable(
+                    "the SMTP test server",
+                    &format!("python3 does not start: {error}"),
+                );
+            }
         };
 
         // The script prints `READY <port>` once it listens.
@@ -204,14 +263,20 @@ impl SmtpServer {
             let _ = ready.send(line);
         });
         let line = ready_rx.recv_timeout(START_TIMEOUT).unwrap_or_default();
-        let Some(port) = line.strip_prefix("READY ").and_then(|port| port.trim().parse().ok()) else {
+        let Some(port) = line
+            .strip_prefix("READY ")
+            .and_then(|port| port.trim().parse().ok())
+        else {
             let _ = child.kill();
             let mut stderr = String::new();
             if let Some(mut pipe) = child.stderr.take() {
                 let _ = pipe.read_to_string(&mut stderr);
             }
             let _ = child.wait();
-            return unavailable("the SMTP test server (aiosmtpd)", &format!("it did not start: {stderr}"));
+            return unavailable(
+                "the SMTP test server (aiosmtpd)",
+                &format!("it did not start: {stderr}"),
+            );
         };
         Some(Self { port, dir, child })
     }
@@ -268,7 +333,12 @@ pub struct Dovecot {
 impl Dovecot {
     /// Starts Dovecot with one user and an inbox holding `messages`, in
     /// order; with `certs`, TLS is offered (STARTTLS and implicit).
-    pub fn start(username: &str, password: &str, messages: &[StoredMessage<'_>], certs: Option<&Certificates>) -> Option<Self> {
+    pub fn start(
+        username: &str,
+        password: &str,
+        messages: &[StoredMessage<'_>],
+        certs: Option<&Certificates>,
+    ) -> Option<Self> {
         let Some(dovecot) = program(&["dovecot"]) else {
             return unavailable("Dovecot", "the dovecot-imapd package is not installed");
         };
@@ -279,8 +349,14 @@ impl Dovecot {
             // login processes use the package's own users.
             Ok(uid) if uid == "0" => ("65534".to_owned(), "65534".to_owned(), None),
             Ok(uid) => {
-                let gid = run(Command::new("id").arg("-g")).unwrap_or_default().trim().to_owned();
-                let name = run(Command::new("id").arg("-un")).unwrap_or_default().trim().to_owned();
+                let gid = run(Command::new("id").arg("-g"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                let name = run(Command::new("id").arg("-un"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
                 (uid, gid, Some(name))
             }
             Err(why) => return unavailable("Dovecot", &why),
@@ -302,7 +378,8 @@ impl Dovecot {
         }
         let number = |id: &str| id.parse::<u32>().expect("`id` prints numbers");
         chown_tree(&at("mail"), number(&uid), number(&gid));
-        std::fs::write(at("users"), format!("{username}:{{PLAIN}}{password}\n")).expect("the user file is written");
+        std::fs::write(at("users"), format!("{username}:{{PLAIN}}{password}\n"))
+            .expect("the user file is written");
 
         let imap_port = free_port();
         let imaps_port = certs.map(|_| free_port());
@@ -334,7 +411,10 @@ impl Dovecot {
             None => config.push_str("ssl = no\n"),
         }
         if let Some(user) = users {
-            let _ = write!(config, "default_login_user = {user}\ndefault_internal_user = {user}\n");
+            let _ = write!(
+                config,
+                "default_login_user = {user}\ndefault_internal_user = {user}\n"
+            );
         }
         std::fs::write(at("dovecot.conf"), config).expect("the configuration is written");
 
@@ -411,7 +491,10 @@ impl Drop for Dovecot {
 fn chown_tree(path: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("the mail folder can be chowned");
     if path.is_dir() {
-        for entry in std::fs::read_dir(path).expect("the mail folder reads").filter_map(Result::ok) {
+        for entry in std::fs::read_dir(path)
+            .expect("the mail folder reads")
+            .filter_map(Result::ok)
+        {
             chown_tree(&entry.path(), uid, gid);
         }
     }

@@ -14,10 +14,8 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use async_imap::imap_proto::{Response, Status};
-use async_imap::types::{Fetch, Flag};
+use async_imap::imap_proto::{AttributeValue, Response, Status};
 use async_imap::{Client, Session};
-use futures::TryStreamExt;
 use hermes_crds::Platform;
 use mail_parser::{MessageParser, MimeHeaders};
 use rustls::pki_types::ServerName;
@@ -160,9 +158,9 @@ pub async fn list_inbox(server: &MailServer<'_>, login: &Login<'_>, limit: u32) 
         let mut messages = Vec::new();
         if total > 0 {
             let first = total.saturating_sub(limit - 1).max(1);
-            let fetches = fetch_all(&mut session, format!("{first}:{total}"), LIST_ITEMS, false).await?;
-            messages = fetches.iter().filter_map(entry).collect::<Vec<_>>();
-            messages.sort_by(|a, b| b.uid.cmp(&a.uid));
+            let fetched = fetch(&mut session, &format!("FETCH {first}:{total} {LIST_ITEMS}")).await?;
+            messages = fetched.iter().filter_map(entry).collect::<Vec<_>>();
+            messages.sort_by_key(|message| std::cmp::Reverse(message.uid));
         }
 
         close(session).await;
@@ -177,7 +175,11 @@ pub async fn list_inbox(server: &MailServer<'_>, login: &Login<'_>, limit: u32) 
 ///
 /// The errors of [`list_inbox`], and [`ToolError::Platform`] with code
 /// `not_found` when the inbox has no message with that UID.
-pub async fn read_message(server: &MailServer<'_>, login: &Login<'_>, uid: u32) -> Result<MessageContent, ToolError> {
+pub async fn read_message(
+    server: &MailServer<'_>,
+    login: &Login<'_>,
+    uid: u32,
+) -> Result<MessageContent, ToolError> {
     within(server, async {
         let mut session = open(server, login).await?;
         session
@@ -185,16 +187,17 @@ pub async fn read_message(server: &MailServer<'_>, login: &Login<'_>, uid: u32) 
             .await
             .map_err(|error| command_error(error, Step::Examine))?;
 
-        let items = format!("(UID FLAGS RFC822.SIZE BODY.PEEK[]<0.{MAX_FETCH_BYTES}>)");
-        let fetches = fetch_all(&mut session, uid.to_string(), &items, true).await?;
+        let command = format!("UID FETCH {uid} (UID FLAGS RFC822.SIZE BODY.PEEK[]<0.{MAX_FETCH_BYTES}>)");
+        let fetched = fetch(&mut session, &command).await?;
         close(session).await;
 
         // A server may add unsolicited FETCH answers about other messages.
-        let fetch = fetches
+        let message = fetched
             .iter()
-            .find(|fetch| fetch.uid == Some(uid))
+            .find(|message| message.uid == Some(uid))
             .ok_or_else(|| refused("not_found", format!("the inbox has no message with UID {uid}")))?;
-        content(uid, fetch).ok_or_else(malformed)
+        let raw = message.body.as_deref().ok_or_else(malformed)?;
+        content_of(uid, raw, message.seen, message.size).ok_or_else(malformed)
     })
     .await
 }
@@ -322,27 +325,86 @@ async fn greeting<T: Io>(client: &mut Client<T>) -> Result<(), ToolError> {
     }
 }
 
-/// Runs a FETCH (by UID when `by_uid`) and collects its answers.
-async fn fetch_all(
-    session: &mut Session<Stream>,
-    set: String,
-    items: &str,
-    by_uid: bool,
-) -> Result<Vec<Fetch>, ToolError> {
-    let fetched = if by_uid {
-        let answers = session.uid_fetch(set, items).await;
-        collect(answers).await
-    } else {
-        let answers = session.fetch(set, items).await;
-        collect(answers).await
-    };
-    fetched.map_err(|error| command_error(error, Step::Fetch))
+/// One message's answer to a FETCH, as far as Hermes reads it.
+#[derive(Debug, Default)]
+struct Fetched {
+    uid: Option<u32>,
+    seen: bool,
+    size: Option<u32>,
+    /// `BODY[HEADER…]`: the header fields asked for.
+    header: Option<Vec<u8>>,
+    /// `BODY[]`: the message, or its first bytes.
+    body: Option<Vec<u8>>,
 }
 
-async fn collect(
-    answers: async_imap::error::Result<impl futures::Stream<Item = async_imap::error::Result<Fetch>>>,
-) -> async_imap::error::Result<Vec<Fetch>> {
-    answers?.try_collect().await
+impl Fetched {
+    fn from_attributes(attributes: &[AttributeValue<'_>]) -> Self {
+        let mut fetched = Self::default();
+        for attribute in attributes {
+            match attribute {
+                AttributeValue::Uid(uid) => fetched.uid = Some(*uid),
+                AttributeValue::Rfc822Size(size) => fetched.size = Some(*size),
+                AttributeValue::Flags(flags) => {
+                    fetched.seen = flags.iter().any(|flag| flag.eq_ignore_ascii_case("\\Seen"));
+                }
+                AttributeValue::BodySection {
+                    section: None,
+                    data: Some(data),
+                    ..
+                } => fetched.body = Some(data.to_vec()),
+                AttributeValue::BodySection {
+                    section: Some(_),
+                    data: Some(data),
+                    ..
+                } => fetched.header = Some(data.to_vec()),
+                _ => {}
+            }
+        }
+        fetched
+    }
+}
+
+/// Runs a FETCH command (`FETCH …` or `UID FETCH …`) and reads its answers
+/// up to its tagged completion, which must be `OK`.
+///
+/// async-imap's own fetch streams end at the completion without reading
+/// its status, so a refused FETCH would look like an empty one; this reads
+/// the answers itself.
+async fn fetch(session: &mut Session<Stream>, command: &str) -> Result<Vec<Fetched>, ToolError> {
+    let tag = session
+        .run_command(command)
+        .await
+        .map_err(|error| command_error(error, Step::Fetch))?;
+
+    let mut fetched = Vec::new();
+    loop {
+        let response = session
+            .read_response()
+            .await
+            .map_err(|error| session_io_error(&error, Step::Fetch))?
+            .ok_or(ToolError::Unreachable(Platform::Email))?;
+        match response.parsed() {
+            Response::Fetch(_, attributes) => fetched.push(Fetched::from_attributes(attributes)),
+            Response::Done {
+                tag: done, status, ..
+            } if *done == tag => {
+                return match status {
+                    Status::Ok => Ok(fetched),
+                    Status::No => Err(refused(
+                        "imap_no",
+                        format!("the IMAP server refused {} (NO)", Step::Fetch),
+                    )),
+                    Status::Bad => Err(refused(
+                        "imap_bad",
+                        format!("the IMAP server rejected {} (BAD)", Step::Fetch),
+                    )),
+                    Status::PreAuth | Status::Bye => Err(malformed()),
+                };
+            }
+            // Untagged updates: new messages, expunges, other messages' flags.
+            _ => {}
+        }
+    }
 }
 
 /// Logs out; the answers have been read, so a failure here changes nothing.
@@ -353,8 +415,13 @@ async fn close(mut session: Session<Stream>) {
 }
 
 /// A listing entry from a FETCH of [`LIST_ITEMS`]; `None` without a UID.
-fn entry(fetch: &Fetch) -> Option<InboxEntry> {
-    Some(entry_of(fetch.uid?, fetch.header(), is_seen(fetch), fetch.size))
+fn entry(fetched: &Fetched) -> Option<InboxEntry> {
+    Some(entry_of(
+        fetched.uid?,
+        fetched.header.as_deref(),
+        fetched.seen,
+        fetched.size,
+    ))
 }
 
 /// A listing entry from the header fields fetched.
@@ -378,11 +445,6 @@ fn entry_of(uid: u32, header: Option<&[u8]>, seen: bool, size: Option<u32>) -> I
         seen,
         size,
     }
-}
-
-/// A message read from a FETCH of `BODY.PEEK[]`; `None` without a body.
-fn content(uid: u32, fetch: &Fetch) -> Option<MessageContent> {
-    content_of(uid, fetch.body()?, is_seen(fetch), fetch.size)
 }
 
 /// A message read from its raw bytes (the first [`MAX_FETCH_BYTES`] of
@@ -426,10 +488,6 @@ fn content_of(uid: u32, raw: &[u8], seen: bool, size: Option<u32>) -> Option<Mes
     })
 }
 
-fn is_seen(fetch: &Fetch) -> bool {
-    fetch.flags().any(|flag| flag == Flag::Seen)
-}
-
 /// The addresses of a header, groups flattened; entries without an address are left out.
 fn addresses(header: Option<&mail_parser::Address<'_>>) -> Vec<EmailAddress> {
     header
@@ -452,7 +510,10 @@ fn login_error(error: async_imap::error::Error, login: &Login<'_>) -> ToolError 
     match error {
         Error::No(_) | Error::Bad(_) => {
             debug!(error = %login.scrub(&error.to_string()), "IMAP login refused");
-            refused("authentication_failed", "authentication failed (IMAP LOGIN refused)".to_owned())
+            refused(
+                "authentication_failed",
+                "authentication failed (IMAP LOGIN refused)".to_owned(),
+            )
         }
         Error::Validate(_) => refused(
             "authentication_failed",
@@ -512,7 +573,11 @@ impl<S> Bounded<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         let read = u64::try_from(buf.filled().len() - before).unwrap_or(u64::MAX);

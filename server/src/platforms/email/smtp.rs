@@ -90,21 +90,23 @@ pub fn compose(email: &OutgoingEmail<'_>) -> Result<Composed, ToolError> {
     }
 
     let built = match (email.text, email.html) {
-        (Some(text), Some(html)) => {
-            builder.multipart(MultiPart::alternative_plain_html(text.to_owned(), html.to_owned()))
-        }
+        (Some(text), Some(html)) => builder.multipart(MultiPart::alternative_plain_html(
+            text.to_owned(),
+            html.to_owned(),
+        )),
         (Some(text), None) => builder.singlepart(SinglePart::plain(text.to_owned())),
         (None, Some(html)) => builder.singlepart(SinglePart::html(html.to_owned())),
         (None, None) => {
-            return Err(refused("invalid_message", "a message needs a text or an HTML body".to_owned()));
+            return Err(refused(
+                "invalid_message",
+                "a message needs a text or an HTML body".to_owned(),
+            ));
         }
     };
-    let message = built.map_err(|error| refused("invalid_message", format!("the message cannot be built: {error}")))?;
+    let message =
+        built.map_err(|error| refused("invalid_message", format!("the message cannot be built: {error}")))?;
 
-    Ok(Composed {
-        message,
-        message_id,
-    })
+    Ok(Composed { message, message_id })
 }
 
 /// Builds `email` and submits it to `server` with `login`; returns its
@@ -121,11 +123,12 @@ pub fn compose(email: &OutgoingEmail<'_>) -> Result<Composed, ToolError> {
 ///   `authentication failed` for 530, 534 and 535, `retry later` for any
 ///   transient (4xx) reply; `malformed_response` when the server does not
 ///   speak SMTP.
-pub async fn send(server: &MailServer<'_>, login: &Login<'_>, email: &OutgoingEmail<'_>) -> Result<String, ToolError> {
-    let Composed {
-        message,
-        message_id,
-    } = compose(email)?;
+pub async fn send(
+    server: &MailServer<'_>,
+    login: &Login<'_>,
+    email: &OutgoingEmail<'_>,
+) -> Result<String, ToolError> {
+    let Composed { message, message_id } = compose(email)?;
     let transport = transport(server, login)?;
 
     // lettre's own timeout bounds each step; this one bounds the whole exchange.
@@ -138,14 +141,23 @@ pub async fn send(server: &MailServer<'_>, login: &Login<'_>, email: &OutgoingEm
 
 /// The transport for one submission: the server, its TLS mode, the login
 /// and the per-step timeout.
-fn transport(server: &MailServer<'_>, login: &Login<'_>) -> Result<AsyncSmtpTransport<Tokio1Executor>, ToolError> {
+///
+/// lettre keeps the login in plain `String`s, which are freed but not wiped
+/// when the transport drops at the end of the call; the opened credentials
+/// themselves are wiped. This holds until lettre's `Credentials` zeroize.
+fn transport(
+    server: &MailServer<'_>,
+    login: &Login<'_>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, ToolError> {
     let credentials = Credentials::new(login.username.to_owned(), login.password.to_owned());
-    Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host)
-        .port(server.port)
-        .tls(tls_mode(server)?)
-        .credentials(credentials)
-        .timeout(Some(server.timeout))
-        .build())
+    Ok(
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server.host)
+            .port(server.port)
+            .tls(tls_mode(server)?)
+            .credentials(credentials)
+            .timeout(Some(server.timeout))
+            .build(),
+    )
 }
 
 /// lettre's TLS mode for the server: implicit TLS is `Wrapper` (TLS from

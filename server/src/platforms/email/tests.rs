@@ -30,7 +30,10 @@ fn the_smtp_server_is_the_one_the_settings_name_with_their_tls_mode() {
     let cases = [
         (json!({}), Security::Implicit),
         (json!({"smtpTls": "implicit"}), Security::Implicit),
-        (json!({"smtpTls": "starttls", "smtpPort": 587}), Security::StartTls),
+        (
+            json!({"smtpTls": "starttls", "smtpPort": 587}),
+            Security::StartTls,
+        ),
         (json!({"smtpTls": "none", "smtpPort": 2525}), Security::Plain),
     ];
 
@@ -46,7 +49,10 @@ fn the_smtp_server_is_the_one_the_settings_name_with_their_tls_mode() {
 
 #[test]
 fn imap_defaults_to_implicit_tls_on_993_and_upgrades_any_other_port_with_starttls() {
-    assert_eq!(imap(json!({"imapHost": "imap.example.com"})), Some((993, Security::Implicit)));
+    assert_eq!(
+        imap(json!({"imapHost": "imap.example.com"})),
+        Some((993, Security::Implicit))
+    );
     assert_eq!(
         imap(json!({"imapHost": "imap.example.com", "imapPort": 993, "smtpTls": "starttls"})),
         Some((993, Security::Implicit))
@@ -92,4 +98,43 @@ fn an_extra_root_that_does_not_parse_builds_no_tls_configuration() {
     let trust = Trust::WithRoots(vec![CertificateDer::from(vec![1, 2, 3])]);
 
     assert!(matches!(trust.client_config(), Err(ToolError::Internal)));
+}
+
+#[test]
+fn smtp_urls_name_the_server_and_its_tls_mode_in_lettres_forms() {
+    let url = |text: &str| SmtpUrl::parse(text).map(|url| (url.host, url.port, url.security));
+
+    assert_eq!(
+        url("smtp://127.0.0.1:2525"),
+        Some(("127.0.0.1".to_owned(), 2525, Security::Plain))
+    );
+    assert_eq!(
+        url("smtp://relay.example.com?tls=required"),
+        Some(("relay.example.com".to_owned(), 587, Security::StartTls))
+    );
+    assert_eq!(
+        url("smtps://relay.example.com"),
+        Some(("relay.example.com".to_owned(), 465, Security::Implicit))
+    );
+    assert_eq!(
+        url("smtp://[::1]:2525"),
+        Some(("::1".to_owned(), 2525, Security::Plain))
+    );
+    assert_eq!(
+        url("smtp://relay.example.com"),
+        Some(("relay.example.com".to_owned(), 25, Security::Plain))
+    );
+}
+
+#[test]
+fn anything_but_an_smtp_url_is_refused() {
+    for text in [
+        "https://smtp.example.com",
+        "smtp://",
+        "smtps://relay.example.com?tls=required",
+        "smtp://relay.example.com?tls=opportunistic",
+        "relay.example.com:25",
+    ] {
+        assert_eq!(SmtpUrl::parse(text), None, "{text}");
+    }
 }

@@ -90,7 +90,9 @@ async fn a_photo_is_published_by_creating_a_container_waiting_until_it_is_finish
     ])
     .await;
 
-    let published = publish(&mock, QUICK).await.expect("a finished container publishes");
+    let published = publish(&mock, QUICK)
+        .await
+        .expect("a finished container publishes");
 
     assert_eq!(
         published,
@@ -152,7 +154,9 @@ async fn a_photo_without_a_caption_sends_none() {
 async fn a_container_never_finished_is_given_up_after_the_last_check_and_not_published() {
     let mock = MockApi::start_script(vec![id(CONTAINER_ID), status("IN_PROGRESS")]).await;
 
-    let error = publish(&mock, QUICK).await.expect_err("an unfinished container fails");
+    let error = publish(&mock, QUICK)
+        .await
+        .expect_err("an unfinished container fails");
 
     let ToolError::Platform { code, message, .. } = &error else {
         panic!("expected a platform error, got {error:?}");
@@ -162,7 +166,11 @@ async fn a_container_never_finished_is_given_up_after_the_last_check_and_not_pub
     assert!(message.contains("nothing was published"), "{message}");
     let received = mock.received();
     assert_eq!(received.len(), 1 + 3, "one create and three checks");
-    assert!(received.iter().all(|request| !request.path.ends_with("media_publish")));
+    assert!(
+        received
+            .iter()
+            .all(|request| !request.path.ends_with("media_publish"))
+    );
 }
 
 #[tokio::test]
@@ -183,7 +191,9 @@ async fn a_container_in_error_is_not_published() {
 async fn an_expired_container_is_not_published() {
     let mock = MockApi::start_script(vec![id(CONTAINER_ID), status("EXPIRED")]).await;
 
-    let error = publish(&mock, QUICK).await.expect_err("an expired container fails");
+    let error = publish(&mock, QUICK)
+        .await
+        .expect_err("an expired container fails");
 
     assert!(
         matches!(&error, ToolError::Platform { code, .. } if code == "container_expired"),
@@ -200,7 +210,9 @@ async fn a_status_answer_without_a_status_is_a_malformed_response() {
     ])
     .await;
 
-    let error = publish(&mock, QUICK).await.expect_err("an unreadable status fails");
+    let error = publish(&mock, QUICK)
+        .await
+        .expect_err("an unreadable status fails");
 
     assert!(
         matches!(&error, ToolError::Platform { code, .. } if code == "malformed_response"),
@@ -217,7 +229,9 @@ async fn a_refused_container_is_the_graph_error_with_the_token_scrubbed() {
     ))
     .await;
 
-    let error = publish(&mock, QUICK).await.expect_err("a refused container fails");
+    let error = publish(&mock, QUICK)
+        .await
+        .expect_err("a refused container fails");
 
     assert!(
         matches!(&error, ToolError::Platform { platform: Platform::Instagram, code, .. } if code == "9004"),

@@ -322,3 +322,201 @@ async fn a_token_that_cannot_be_a_header_fails_before_anything_is_sent() {
     assert!(matches!(error, ToolError::Internal), "{error:?}");
     assert!(mock.received().is_empty());
 }
+
+async fn endpoint_call<T>(
+    mock: &MockApi,
+    call: impl AsyncFnOnce(&Endpoint<'_>) -> Result<T, ToolError>,
+) -> Result<T, ToolError> {
+    let http = client();
+    let endpoint = Endpoint {
+        http: &http,
+        base_url: &mock.base_url,
+        timeout: Duration::from_secs(5),
+    };
+    call(&endpoint).await
+}
+
+#[tokio::test]
+async fn a_template_is_posted_with_its_name_language_and_components() {
+    let mock = MockApi::start(accepted()).await;
+    let components = [json!({"type": "body", "parameters": [{"type": "text", "text": "Ada"}]})];
+    let template = TemplateMessage {
+        to: "15551234567",
+        name: "order_update",
+        language_code: "en_US",
+        components: &components,
+    };
+
+    let wamid = endpoint_call(&mock, async |endpoint| {
+        send_template(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, &template).await
+    })
+    .await
+    .expect("an accepted template is sent");
+
+    assert_eq!(wamid, "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI");
+    let request = &mock.received()[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, format!("/v27.0/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(request.headers["authorization"], format!("Bearer {TOKEN}"));
+    assert_eq!(
+        request.body,
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "15551234567",
+            "type": "template",
+            "template": {
+                "name": "order_update",
+                "language": {"code": "en_US"},
+                "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}],
+            },
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_template_without_variables_sends_no_components() {
+    let mock = MockApi::start(accepted()).await;
+    let template = TemplateMessage {
+        to: "15551234567",
+        name: "hello_world",
+        language_code: "en_US",
+        components: &[],
+    };
+
+    endpoint_call(&mock, async |endpoint| {
+        send_template(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, &template).await
+    })
+    .await
+    .expect("an accepted template is sent");
+
+    assert_eq!(
+        mock.received()[0].body["template"],
+        json!({"name": "hello_world", "language": {"code": "en_US"}})
+    );
+}
+
+#[tokio::test]
+async fn an_image_is_sent_by_link_under_its_kind_with_its_caption() {
+    let mock = MockApi::start(accepted()).await;
+    let image = MediaMessage {
+        to: "15551234567",
+        kind: MediaKind::Image,
+        link: "https://cdn.example.com/cat.jpg",
+        caption: Some("a cat"),
+        filename: None,
+        reply_to: None,
+    };
+
+    endpoint_call(&mock, async |endpoint| {
+        send_media(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, &image).await
+    })
+    .await
+    .expect("an accepted image is sent");
+
+    assert_eq!(
+        mock.received()[0].body,
+        json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "15551234567",
+            "type": "image",
+            "image": {"link": "https://cdn.example.com/cat.jpg", "caption": "a cat"},
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_document_carries_its_filename_and_may_reply_to_a_message() {
+    let mock = MockApi::start(accepted()).await;
+    let document = MediaMessage {
+        to: "15551234567",
+        kind: MediaKind::Document,
+        link: "https://cdn.example.com/invoice.pdf",
+        caption: None,
+        filename: Some("invoice-42.pdf"),
+        reply_to: Some("wamid.ORIGINAL"),
+    };
+
+    endpoint_call(&mock, async |endpoint| {
+        send_media(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, &document).await
+    })
+    .await
+    .expect("an accepted document is sent");
+
+    let body = &mock.received()[0].body;
+    assert_eq!(body["type"], "document");
+    assert_eq!(
+        body["document"],
+        json!({"link": "https://cdn.example.com/invoice.pdf", "filename": "invoice-42.pdf"})
+    );
+    assert_eq!(body["context"], json!({"message_id": "wamid.ORIGINAL"}));
+}
+
+#[tokio::test]
+async fn a_read_receipt_names_the_message_and_is_confirmed_by_success() {
+    let mock = MockApi::start(Reply::Json(StatusCode::OK, json!({"success": true}), vec![])).await;
+
+    endpoint_call(&mock, async |endpoint| {
+        mark_read(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, "wamid.RECEIVED").await
+    })
+    .await
+    .expect("a confirmed receipt succeeds");
+
+    let request = &mock.received()[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, format!("/v27.0/{PHONE_NUMBER_ID}/messages"));
+    assert_eq!(
+        request.body,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.RECEIVED"})
+    );
+}
+
+#[tokio::test]
+async fn a_read_receipt_answered_without_success_is_not_confirmed() {
+    let mock = MockApi::start(Reply::Json(StatusCode::OK, json!({"success": false}), vec![])).await;
+
+    let error = endpoint_call(&mock, async |endpoint| {
+        mark_read(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, "wamid.RECEIVED").await
+    })
+    .await
+    .expect_err("an unconfirmed receipt fails");
+
+    assert!(
+        matches!(&error, ToolError::Platform { code, .. } if code == "not_confirmed"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_receipt_answered_with_something_else_is_a_malformed_response() {
+    let mock = MockApi::start(accepted()).await;
+
+    let error = endpoint_call(&mock, async |endpoint| {
+        mark_read(endpoint, "v27.0", PHONE_NUMBER_ID, TOKEN, "wamid.RECEIVED").await
+    })
+    .await
+    .expect_err("an answer without `success` fails");
+
+    assert!(
+        matches!(&error, ToolError::Platform { code, .. } if code == "malformed_response"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn only_images_videos_and_documents_take_a_caption() {
+    let takes: Vec<_> = [
+        MediaKind::Image,
+        MediaKind::Audio,
+        MediaKind::Video,
+        MediaKind::Document,
+        MediaKind::Sticker,
+    ]
+    .into_iter()
+    .filter(|kind| kind.takes_caption())
+    .map(MediaKind::as_str)
+    .collect();
+
+    assert_eq!(takes, ["image", "video", "document"]);
+}

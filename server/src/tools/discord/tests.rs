@@ -88,7 +88,11 @@ async fn a_message_is_posted_in_the_named_channel_with_a_nonce_and_answers_its_i
         result.structured,
         json!({"messageId": "1139480000000000001", "channelId": CHANNEL_ID})
     );
-    assert!(!serde_json::to_string(&result).expect("serializes").contains(TOKEN));
+    assert!(
+        !serde_json::to_string(&result)
+            .expect("serializes")
+            .contains(TOKEN)
+    );
     let received = mock.received();
     assert_eq!(received.len(), 1);
     let request = &received[0];
@@ -174,14 +178,29 @@ async fn invalid_arguments_are_refused_naming_the_field_and_nothing_is_sent() {
     let mock = MockApi::start(created()).await;
     let app = live_app(&mock, Some(DEFAULT_CHANNEL_ID), CALL_TIMEOUT).await;
     let cases = [
-        (json!({"channelId": 1139472019386564628_u64, "content": "hi"}), "channelId"),
+        (
+            json!({"channelId": 1139472019386564628_u64, "content": "hi"}),
+            "channelId",
+        ),
         (json!({"channelId": "general", "content": "hi"}), "channelId"),
-        (json!({"channelId": "99999999999999999999", "content": "hi"}), "channelId"),
+        (
+            json!({"channelId": "99999999999999999999", "content": "hi"}),
+            "channelId",
+        ),
         (json!({"channelId": CHANNEL_ID}), "content"),
         (json!({"channelId": CHANNEL_ID, "content": ""}), "content"),
-        (json!({"channelId": CHANNEL_ID, "content": "x".repeat(2001)}), "content"),
-        (json!({"channelId": CHANNEL_ID, "content": "hi", "replyTo": "latest"}), "replyTo"),
-        (json!({"channelId": CHANNEL_ID, "content": "hi", "tts": true}), "tts"),
+        (
+            json!({"channelId": CHANNEL_ID, "content": "x".repeat(2001)}),
+            "content",
+        ),
+        (
+            json!({"channelId": CHANNEL_ID, "content": "hi", "replyTo": "latest"}),
+            "replyTo",
+        ),
+        (
+            json!({"channelId": CHANNEL_ID, "content": "hi", "tts": true}),
+            "tts",
+        ),
     ];
 
     for (args, field) in cases {

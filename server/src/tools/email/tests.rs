@@ -41,8 +41,10 @@ async fn connect_email(app: &AppState, customer: &str, settings: Value, sandbox:
     }))
     .expect("the test PlatformConnection is valid");
 
-    let secret = (!sandbox).then(|| SecretData::from_iter([("smtpUsername", "agent@example.com"), ("smtpPassword", PASSWORD)]));
-    let plan = tenancy::plan_connection(&resource, &connection, secret.as_ref()).expect("the test connection plans");
+    let secret = (!sandbox)
+        .then(|| SecretData::from_iter([("smtpUsername", "agent@example.com"), ("smtpPassword", PASSWORD)]));
+    let plan =
+        tenancy::plan_connection(&resource, &connection, secret.as_ref()).expect("the test connection plans");
     tenancy::apply_connection(app.store.as_ref(), &app.keyring, &plan, &[])
         .await
         .expect("the test connection applies");
@@ -72,7 +74,10 @@ async fn call(app: &AppState, tool: &str, args: Value) -> ToolResult {
 /// A port on 127.0.0.1 nothing listens on: bound, then released.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
-    listener.local_addr().expect("a bound socket has an address").port()
+    listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port()
 }
 
 fn hello() -> Value {
@@ -109,20 +114,50 @@ async fn invalid_send_arguments_are_refused_naming_the_field() {
     let app = sandbox_app().await;
     let many = |n: usize| -> Vec<String> { (0..n).map(|i| format!("r{i}@example.com")).collect() };
     let cases = [
-        (json!({"to": ["bob@example.com", "not an address"], "subject": "s", "text": "t"}), "to[1]"),
+        (
+            json!({"to": ["bob@example.com", "not an address"], "subject": "s", "text": "t"}),
+            "to[1]",
+        ),
         (json!({"to": [], "subject": "s", "text": "t"}), "to"),
-        (json!({"to": "bob@example.com", "subject": "s", "text": "t"}), "to"),
+        (
+            json!({"to": "bob@example.com", "subject": "s", "text": "t"}),
+            "to",
+        ),
         (json!({"to": many(51), "subject": "s", "text": "t"}), "to"),
-        (json!({"to": ["bob@example.com"], "cc": ["x@"], "subject": "s", "text": "t"}), "cc[0]"),
-        (json!({"to": ["bob@example.com"], "bcc": ["a@b.example\r\nBcc: c@d.example"], "subject": "s", "text": "t"}), "bcc[0]"),
+        (
+            json!({"to": ["bob@example.com"], "cc": ["x@"], "subject": "s", "text": "t"}),
+            "cc[0]",
+        ),
+        (
+            json!({"to": ["bob@example.com"], "bcc": ["a@b.example\r\nBcc: c@d.example"], "subject": "s", "text": "t"}),
+            "bcc[0]",
+        ),
         (json!({"to": ["bob@example.com"], "text": "t"}), "subject"),
-        (json!({"to": ["bob@example.com"], "subject": "a\r\nBcc: eve@example.com", "text": "t"}), "subject"),
-        (json!({"to": ["bob@example.com"], "subject": " ", "text": "t"}), "subject"),
+        (
+            json!({"to": ["bob@example.com"], "subject": "a\r\nBcc: eve@example.com", "text": "t"}),
+            "subject",
+        ),
+        (
+            json!({"to": ["bob@example.com"], "subject": " ", "text": "t"}),
+            "subject",
+        ),
         (json!({"to": ["bob@example.com"], "subject": "s"}), "text"),
-        (json!({"to": ["bob@example.com"], "subject": "s", "html": ""}), "html"),
-        (json!({"to": ["bob@example.com"], "subject": "s", "text": "t", "inReplyTo": "no-at-sign"}), "inReplyTo"),
-        (json!({"to": ["bob@example.com"], "subject": "s", "text": "t", "attachments": []}), "attachments"),
-        (json!({"to": many(50), "cc": many(50), "bcc": many(1), "subject": "s", "text": "t"}), "bcc"),
+        (
+            json!({"to": ["bob@example.com"], "subject": "s", "html": ""}),
+            "html",
+        ),
+        (
+            json!({"to": ["bob@example.com"], "subject": "s", "text": "t", "inReplyTo": "no-at-sign"}),
+            "inReplyTo",
+        ),
+        (
+            json!({"to": ["bob@example.com"], "subject": "s", "text": "t", "attachments": []}),
+            "attachments",
+        ),
+        (
+            json!({"to": many(50), "cc": many(50), "bcc": many(1), "subject": "s", "text": "t"}),
+            "bcc",
+        ),
     ];
 
     for (args, field) in cases {
@@ -157,7 +192,10 @@ async fn invalid_inbox_arguments_are_refused_naming_the_field() {
         let result = call(&app, tool, args.clone()).await;
 
         assert!(result.is_error, "{tool} {args}");
-        assert_eq!(result.structured["error"]["kind"], "invalid_argument", "{tool} {args}");
+        assert_eq!(
+            result.structured["error"]["kind"], "invalid_argument",
+            "{tool} {args}"
+        );
         assert_eq!(result.structured["error"]["field"], field, "{tool} {args}");
     }
 }
@@ -208,7 +246,10 @@ async fn a_sandbox_inbox_is_empty_and_has_no_message_to_read() {
     let read = call(&app, READ_MESSAGE, json!({"uid": 1})).await;
 
     assert!(!listed.is_error, "{}", listed.text);
-    assert_eq!(listed.structured, json!({"total": 0, "messages": [], "sandbox": true}));
+    assert_eq!(
+        listed.structured,
+        json!({"total": 0, "messages": [], "sandbox": true})
+    );
     assert!(read.is_error);
     assert_eq!(read.structured["error"]["code"], "not_found");
 }
@@ -221,9 +262,34 @@ async fn a_live_send_to_a_port_nobody_listens_on_is_unreachable_and_names_no_sec
     let result = call(&app, SEND, hello()).await;
 
     assert!(result.is_error);
-    assert_eq!(result.structured["error"]["kind"], "unreachable", "{}", result.text);
+    assert_eq!(
+        result.structured["error"]["kind"], "unreachable",
+        "{}",
+        result.text
+    );
     assert!(!result.text.contains(PASSWORD));
     assert!(!result.structured.to_string().contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn the_deployments_smtp_url_overrides_the_settings_smtp_server() {
+    let mut app = fixture::app().await;
+    let mut deployment = (*app.settings).clone();
+    let api_base = format!("smtp://127.0.0.1:{}", closed_port());
+    deployment.api_bases.insert(Platform::Email, api_base);
+    app.settings = std::sync::Arc::new(deployment);
+    let mut settings = settings(2525);
+    settings["smtpHost"] = json!("smtp.invalid");
+    connect_email(&app, "acme", settings, false).await;
+
+    let result = call(&app, SEND, hello()).await;
+
+    // Connection refused on loopback, not a failed lookup of `smtp.invalid`.
+    assert_eq!(
+        result.structured["error"]["kind"], "unreachable",
+        "{}",
+        result.text
+    );
 }
 
 #[tokio::test]
@@ -235,7 +301,10 @@ async fn reading_the_inbox_of_a_connection_without_an_imap_host_says_so() {
         let result = call(&app, tool, args).await;
 
         assert!(result.is_error, "{tool}");
-        assert_eq!(result.structured["error"]["code"], "imap_not_configured", "{tool}");
+        assert_eq!(
+            result.structured["error"]["code"], "imap_not_configured",
+            "{tool}"
+        );
     }
 }
 
@@ -250,7 +319,11 @@ async fn a_live_listing_against_a_port_nobody_listens_on_is_unreachable() {
     let result = call(&app, LIST_INBOX, json!({"limit": 5})).await;
 
     assert!(result.is_error);
-    assert_eq!(result.structured["error"]["kind"], "unreachable", "{}", result.text);
+    assert_eq!(
+        result.structured["error"]["kind"], "unreachable",
+        "{}",
+        result.text
+    );
 }
 
 #[test]

@@ -67,7 +67,11 @@ async fn a_message_is_sent_through_send_message_and_answers_its_id() {
         result.structured,
         json!({"messageId": "42", "chatId": "-1001234567890"})
     );
-    assert!(!serde_json::to_string(&result).expect("serializes").contains(TOKEN));
+    assert!(
+        !serde_json::to_string(&result)
+            .expect("serializes")
+            .contains(TOKEN)
+    );
     let received = mock.received();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].method, "POST");
@@ -138,10 +142,22 @@ async fn invalid_arguments_are_refused_naming_the_field_and_nothing_is_sent() {
         (json!({"chatId": 42}), "text"),
         (json!({"chatId": 42, "text": " "}), "text"),
         (json!({"chatId": 42, "text": "x".repeat(4097)}), "text"),
-        (json!({"chatId": 42, "text": "hi", "parseMode": "Markdown"}), "parseMode"),
-        (json!({"chatId": 42, "text": "hi", "replyToMessageId": 0}), "replyToMessageId"),
-        (json!({"chatId": 42, "text": "hi", "replyToMessageId": "last"}), "replyToMessageId"),
-        (json!({"chatId": 42, "text": "hi", "disableNotification": "yes"}), "disableNotification"),
+        (
+            json!({"chatId": 42, "text": "hi", "parseMode": "Markdown"}),
+            "parseMode",
+        ),
+        (
+            json!({"chatId": 42, "text": "hi", "replyToMessageId": 0}),
+            "replyToMessageId",
+        ),
+        (
+            json!({"chatId": 42, "text": "hi", "replyToMessageId": "last"}),
+            "replyToMessageId",
+        ),
+        (
+            json!({"chatId": 42, "text": "hi", "disableNotification": "yes"}),
+            "disableNotification",
+        ),
         (json!({"chatId": 42, "text": "hi", "silent": true}), "silent"),
     ];
 

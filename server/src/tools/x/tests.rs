@@ -33,7 +33,13 @@ async fn live_app(mock: &MockApi, secrets: &[(&str, &str)], timeout: Duration) -
     app.registry = Registry::new(vec![Arc::new(CreatePost::new().with_timeout(timeout))]);
     connect(
         &app,
-        Connection::live("acme", Platform::X, json!({"username": "hermes"}), secrets, &mock.base_url),
+        Connection::live(
+            "acme",
+            Platform::X,
+            json!({"username": "hermes"}),
+            secrets,
+            &mock.base_url,
+        ),
     )
     .await;
     app
@@ -120,9 +126,18 @@ async fn an_oauth1_connection_signs_the_post_without_sending_its_secrets() {
         .expect("ASCII")
         .to_owned();
     assert!(header.starts_with("OAuth "), "{header}");
-    assert!(header.contains(r#"oauth_consumer_key="live-consumer-key-0123""#), "{header}");
-    assert!(header.contains(r#"oauth_token="1234-live-access-token-89ab""#), "{header}");
-    assert!(header.contains(r#"oauth_signature_method="HMAC-SHA1""#), "{header}");
+    assert!(
+        header.contains(r#"oauth_consumer_key="live-consumer-key-0123""#),
+        "{header}"
+    );
+    assert!(
+        header.contains(r#"oauth_token="1234-live-access-token-89ab""#),
+        "{header}"
+    );
+    assert!(
+        header.contains(r#"oauth_signature_method="HMAC-SHA1""#),
+        "{header}"
+    );
     assert!(header.contains("oauth_signature=\""), "{header}");
     assert!(!header.contains("live-consumer-secret") && !header.contains("live-access-token-secret"));
 }
@@ -167,8 +182,14 @@ async fn invalid_arguments_are_refused_naming_the_field_and_nothing_is_sent() {
         (json!({"text": ""}), "text"),
         (json!({"text": "x".repeat(281)}), "text"),
         (json!({"text": "hi", "replyTo": "latest"}), "replyTo"),
-        (json!({"text": "hi", "replyTo": 1445880548472328100_u64}), "replyTo"),
-        (json!({"text": "hi", "quoteTweetId": "12345678901234567890"}), "quoteTweetId"),
+        (
+            json!({"text": "hi", "replyTo": 1445880548472328100_u64}),
+            "replyTo",
+        ),
+        (
+            json!({"text": "hi", "quoteTweetId": "12345678901234567890"}),
+            "quoteTweetId",
+        ),
         (json!({"text": "hi", "media": {"media_ids": ["1"]}}), "media"),
     ];
 
@@ -207,7 +228,11 @@ async fn a_rate_limit_reaches_the_caller_with_the_seconds_until_the_window_reset
     let wait = error["retryAfterSecs"].as_i64().expect("a wait in seconds");
     let expected = 4_102_444_800 - jiff::Timestamp::now().as_second();
     assert!((expected - 5..=expected).contains(&wait), "{wait} s");
-    assert!(result.text.contains(&format!("retry after {wait} s")), "{}", result.text);
+    assert!(
+        result.text.contains(&format!("retry after {wait} s")),
+        "{}",
+        result.text
+    );
 }
 
 #[tokio::test]

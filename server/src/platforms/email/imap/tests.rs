@@ -150,9 +150,18 @@ async fn a_bounded_stream_fails_once_the_server_sent_more_than_its_limit() {
     let mut bounded = Bounded::new(client, 10);
     let mut buffer = [0_u8; 64];
 
-    server.write_all(b"0123456789").await.expect("the duplex takes ten bytes");
-    let first = bounded.read(&mut buffer).await.expect("ten bytes are within the limit");
-    server.write_all(b"x").await.expect("the duplex takes one more byte");
+    server
+        .write_all(b"0123456789")
+        .await
+        .expect("the duplex takes ten bytes");
+    let first = bounded
+        .read(&mut buffer)
+        .await
+        .expect("ten bytes are within the limit");
+    server
+        .write_all(b"x")
+        .await
+        .expect("the duplex takes one more byte");
     let second = bounded.read(&mut buffer).await;
 
     assert_eq!(first, 10);
@@ -182,8 +191,13 @@ impl Default for Script {
 
 /// A one-connection IMAP peer answering by the command's name; returns its port.
 async fn peer(script: Script) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port binds");
-    let port = listener.local_addr().expect("a bound socket has an address").port();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port binds");
+    let port = listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port();
 
     tokio::spawn(async move {
         let Ok((socket, _)) = listener.accept().await else {
@@ -208,7 +222,11 @@ async fn peer(script: Script) -> u16 {
                 "LOGOUT" => "* BYE logging out\r\n{tag} OK Logout completed\r\n",
                 _ => "{tag} BAD unknown command\r\n",
             };
-            if write.write_all(reply.replace("{tag}", tag).as_bytes()).await.is_err() {
+            if write
+                .write_all(reply.replace("{tag}", tag).as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -261,7 +279,13 @@ Subject: newer\r\n\r\n)\r\n\
         .iter()
         .map(|m| (m.uid, m.subject.as_deref(), m.seen, m.size))
         .collect();
-    assert_eq!(summary, [(12, Some("newer"), false, Some(340)), (11, Some("older"), true, Some(120))]);
+    assert_eq!(
+        summary,
+        [
+            (12, Some("newer"), false, Some(340)),
+            (11, Some("older"), true, Some(120))
+        ]
+    );
 }
 
 #[tokio::test]
@@ -274,7 +298,13 @@ async fn an_empty_inbox_is_listed_without_a_fetch() {
 
     let inbox = list_with(script).await.expect("an empty inbox lists");
 
-    assert_eq!(inbox, Inbox { total: 0, messages: vec![] });
+    assert_eq!(
+        inbox,
+        Inbox {
+            total: 0,
+            messages: vec![]
+        }
+    );
 }
 
 #[tokio::test]
@@ -347,8 +377,13 @@ async fn reading_a_uid_the_inbox_does_not_have_is_not_found() {
 
 #[tokio::test]
 async fn a_peer_that_never_greets_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port binds");
-    let port = listener.local_addr().expect("a bound socket has an address").port();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port binds");
+    let port = listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port();
     let holder = tokio::spawn(async move {
         let accepted = listener.accept().await;
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -358,7 +393,10 @@ async fn a_peer_that_never_greets_times_out() {
 
     let result = list_inbox(&server(port, &trust, Duration::from_millis(300)), &login(), 10).await;
 
-    assert!(matches!(result, Err(ToolError::Timeout(Platform::Email))), "{result:?}");
+    assert!(
+        matches!(result, Err(ToolError::Timeout(Platform::Email))),
+        "{result:?}"
+    );
     holder.abort();
 }
 
@@ -366,11 +404,17 @@ async fn a_peer_that_never_greets_times_out() {
 async fn a_port_nobody_listens_on_is_unreachable() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
-        listener.local_addr().expect("a bound socket has an address").port()
+        listener
+            .local_addr()
+            .expect("a bound socket has an address")
+            .port()
     };
     let trust = Trust::System;
 
     let result = list_inbox(&server(port, &trust, Duration::from_secs(5)), &login(), 10).await;
 
-    assert!(matches!(result, Err(ToolError::Unreachable(Platform::Email))), "{result:?}");
+    assert!(
+        matches!(result, Err(ToolError::Unreachable(Platform::Email))),
+        "{result:?}"
+    );
 }

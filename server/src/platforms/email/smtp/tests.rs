@@ -57,8 +57,13 @@ impl Default for Script {
 /// A one-connection SMTP peer answering by the command's verb; returns its
 /// port and the command lines it received.
 async fn peer(script: Script) -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port binds");
-    let port = listener.local_addr().expect("a bound socket has an address").port();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port binds");
+    let port = listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&received);
 
@@ -80,7 +85,9 @@ async fn peer(script: Script) -> (u16, Arc<Mutex<Vec<String>>>) {
                 }
                 continue;
             }
-            log.lock().unwrap_or_else(PoisonError::into_inner).push(line.clone());
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(line.clone());
             let verb = line.split(' ').next().unwrap_or_default().to_ascii_uppercase();
             let reply = match verb.as_str() {
                 "EHLO" => script.ehlo,
@@ -160,17 +167,37 @@ fn a_text_and_html_message_is_multipart_alternative_with_every_visible_header() 
     assert!(text.contains("To: Bob <bob@example.com>\r\n"), "{text}");
     assert!(text.contains("Cc: carol@example.com\r\n"), "{text}");
     assert!(text.contains("Subject: Quarterly numbers\r\n"), "{text}");
-    assert!(text.contains(&format!("Message-ID: {}\r\n", composed.message_id)), "{text}");
+    assert!(
+        text.contains(&format!("Message-ID: {}\r\n", composed.message_id)),
+        "{text}"
+    );
     assert!(text.contains("In-Reply-To: <parent@example.com>\r\n"), "{text}");
     assert!(text.contains("References: <parent@example.com>\r\n"), "{text}");
     assert!(text.contains("Content-Type: multipart/alternative;"), "{text}");
     assert!(text.contains("Content-Type: text/plain; charset=utf-8"), "{text}");
     assert!(text.contains("Content-Type: text/html; charset=utf-8"), "{text}");
-    assert!(!text.contains("erin@example.com"), "Bcc stays out of the headers: {text}");
-    let envelope: Vec<String> = composed.message.envelope().to().iter().map(ToString::to_string).collect();
-    assert_eq!(envelope, ["bob@example.com", "carol@example.com", "erin@example.com"]);
+    assert!(
+        !text.contains("erin@example.com"),
+        "Bcc stays out of the headers: {text}"
+    );
+    let envelope: Vec<String> = composed
+        .message
+        .envelope()
+        .to()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(
-        composed.message.envelope().from().map(ToString::to_string).as_deref(),
+        envelope,
+        ["bob@example.com", "carol@example.com", "erin@example.com"]
+    );
+    assert_eq!(
+        composed
+            .message
+            .envelope()
+            .from()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("agent@example.com")
     );
 }
@@ -192,7 +219,10 @@ fn the_message_id_is_random_and_names_the_senders_domain() {
     let first = compose(&email).expect("composes").message_id;
     let second = compose(&email).expect("composes").message_id;
 
-    assert!(first.starts_with('<') && first.ends_with("@mail.example.org>"), "{first}");
+    assert!(
+        first.starts_with('<') && first.ends_with("@mail.example.org>"),
+        "{first}"
+    );
     assert_ne!(first, second);
 }
 
@@ -246,8 +276,14 @@ fn each_tls_mode_maps_to_lettres_matching_mode() {
         timeout: Duration::from_secs(5),
     };
 
-    assert!(matches!(tls_mode(&server(Security::Implicit)), Ok(Tls::Wrapper(_))));
-    assert!(matches!(tls_mode(&server(Security::StartTls)), Ok(Tls::Required(_))));
+    assert!(matches!(
+        tls_mode(&server(Security::Implicit)),
+        Ok(Tls::Wrapper(_))
+    ));
+    assert!(matches!(
+        tls_mode(&server(Security::StartTls)),
+        Ok(Tls::Required(_))
+    ));
     assert!(matches!(tls_mode(&server(Security::Plain)), Ok(Tls::None)));
 }
 
@@ -261,8 +297,15 @@ async fn an_accepted_message_answers_its_message_id_after_authenticating() {
 
     assert!(message_id.ends_with("@example.com>"), "{message_id}");
     let received = received.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    let verbs: Vec<&str> = received.iter().map(|line| line.split(' ').next().unwrap_or_default()).collect();
-    assert_eq!(verbs[..5], ["EHLO", "AUTH", "MAIL", "RCPT", "DATA"], "{received:?}");
+    let verbs: Vec<&str> = received
+        .iter()
+        .map(|line| line.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        verbs[..5],
+        ["EHLO", "AUTH", "MAIL", "RCPT", "DATA"],
+        "{received:?}"
+    );
 }
 
 #[tokio::test]
@@ -340,7 +383,10 @@ async fn starttls_required_but_not_offered_fails_before_any_credential_is_sent()
 
     assert_eq!(code, "starttls_unsupported");
     let received = received.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert!(received.iter().all(|line| !line.starts_with("AUTH")), "{received:?}");
+    assert!(
+        received.iter().all(|line| !line.starts_with("AUTH")),
+        "{received:?}"
+    );
 }
 
 #[tokio::test]
@@ -357,8 +403,13 @@ async fn a_server_offering_no_known_mechanism_is_named() {
 
 #[tokio::test]
 async fn a_peer_that_never_answers_times_out() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port binds");
-    let port = listener.local_addr().expect("a bound socket has an address").port();
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port binds");
+    let port = listener
+        .local_addr()
+        .expect("a bound socket has an address")
+        .port();
     let holder = tokio::spawn(async move {
         let accepted = listener.accept().await;
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -367,7 +418,10 @@ async fn a_peer_that_never_answers_times_out() {
 
     let result = send_to(port, Security::Plain, Duration::from_millis(300)).await;
 
-    assert!(matches!(result, Err(ToolError::Timeout(Platform::Email))), "{result:?}");
+    assert!(
+        matches!(result, Err(ToolError::Timeout(Platform::Email))),
+        "{result:?}"
+    );
     holder.abort();
 }
 
@@ -375,10 +429,16 @@ async fn a_peer_that_never_answers_times_out() {
 async fn a_port_nobody_listens_on_is_unreachable() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port binds");
-        listener.local_addr().expect("a bound socket has an address").port()
+        listener
+            .local_addr()
+            .expect("a bound socket has an address")
+            .port()
     };
 
     let result = send_to(port, Security::Plain, Duration::from_secs(5)).await;
 
-    assert!(matches!(result, Err(ToolError::Unreachable(Platform::Email))), "{result:?}");
+    assert!(
+        matches!(result, Err(ToolError::Unreachable(Platform::Email))),
+        "{result:?}"
+    );
 }
