@@ -150,6 +150,8 @@ pub struct Settings {
     pub meta_app_secret: Option<String>,
     /// The token Meta's webhook verification handshake must echo.
     pub meta_verify_token: Option<String>,
+    /// Webhook body limit, inbox length and delivery to the customers' endpoints.
+    pub inbound: crate::webhook::InboundSettings,
 }
 
 impl fmt::Debug for Settings {
@@ -164,20 +166,21 @@ impl fmt::Debug for Settings {
             .field("public_url", &self.public_url)
             .field("meta_app_secret", &redacted(&self.meta_app_secret))
             .field("meta_verify_token", &redacted(&self.meta_verify_token))
+            .field("inbound", &self.inbound)
             .finish()
     }
 }
 
 // --- the router ---
 
-/// The whole HTTP surface: MCP, REST, OpenAPI, OAuth metadata and ops routes.
+/// The whole HTTP surface: MCP, REST, webhooks, OpenAPI, OAuth metadata and ops routes.
 ///
 /// Middleware, outermost first: panics become a JSON 500; a request id is
 /// set (`x-request-id`, kept when the client sent one) and echoed; a span per
 /// request carries the request id and, once authenticated, the customer id;
-/// every answer is counted in metrics; bodies over the limit are refused with
-/// 413 before they are read. `/api` and `/mcp` then authenticate and rate
-/// limit ([`auth::guard`]).
+/// every answer is counted in metrics; bodies over the limit (the webhook
+/// limit on `/webhook/…`) are refused with 413 before they are read. `/api`
+/// and `/mcp` then authenticate and rate limit ([`auth::guard`]).
 pub fn router(state: AppState) -> Router {
     let guard = |flavor| {
         middleware::from_fn_with_state(
@@ -203,14 +206,21 @@ pub fn router(state: AppState) -> Router {
             get(protected_resource_metadata),
         );
 
+    let webhooks = crate::webhook::router(&state);
+
     let max_body_bytes = state.settings.max_body_bytes;
+    let limits = BodyLimits {
+        general: max_body_bytes,
+        webhooks: state.settings.inbound.max_body_bytes,
+    };
     open.merge(api)
+        .merge(webhooks)
         .with_state(state.clone())
         .merge(mcp)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn_with_state(max_body_bytes, refuse_oversized))
+        .layer(middleware::from_fn_with_state(limits, refuse_oversized))
         .layer(middleware::from_fn_with_state(state, ops::track_http))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -269,8 +279,20 @@ async fn drop_unusable_request_id(mut request: Request, next: Next) -> Response 
     next.run(request).await
 }
 
+/// The body limits: webhooks carry their own (Meta's payloads reach 3 MB).
+#[derive(Clone, Copy, Debug)]
+struct BodyLimits {
+    general: usize,
+    webhooks: usize,
+}
+
 /// Refuses a body whose declared length is over the limit, before reading it.
-async fn refuse_oversized(State(limit): State<usize>, request: Request, next: Next) -> Response {
+async fn refuse_oversized(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let limit = if request.uri().path().starts_with(crate::webhook::PATH_PREFIX) {
+        limits.webhooks
+    } else {
+        limits.general
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -491,6 +513,23 @@ impl LocalAdmin {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, customer);
+    }
+
+    /// Writes (or removes) a Customer's inbound delivery target, as the
+    /// operator does: `secret` is the Secret its
+    /// `spec.delivery.signingSecretRef` names, if it exists.
+    ///
+    /// # Errors
+    ///
+    /// [`tenancy::DeliveryError`] naming what is wrong with the delivery, or a store failure.
+    pub async fn apply_delivery(
+        &self,
+        customer: &Customer,
+        secret: Option<&SecretData>,
+    ) -> Result<(), tenancy::DeliveryError> {
+        let plan = tenancy::plan_delivery(customer, secret)?;
+        let id = CustomerId::new(customer.metadata.name.clone().unwrap_or_default())?;
+        tenancy::apply_delivery(self.store.as_ref(), &self.keyring, &id, plan.as_ref()).await
     }
 
     fn customer(&self, id: &CustomerId) -> Option<Customer> {

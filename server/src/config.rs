@@ -173,6 +173,10 @@ pub struct ServerArgs {
     /// Platform API base URLs.
     #[command(flatten)]
     pub api_bases: ApiBaseArgs,
+
+    /// Webhooks, the inbox and delivery to the customers' endpoints.
+    #[command(flatten)]
+    pub inbound: crate::webhook::InboundArgs,
 }
 
 /// The API base URL of each platform; a connection's `apiBase` overrides it.
@@ -262,6 +266,9 @@ pub enum ConfigError {
         /// Why reading failed.
         source: std::io::Error,
     },
+    /// A webhook, inbox or delivery option is unusable; the message names it.
+    #[error(transparent)]
+    Inbound(#[from] crate::webhook::InboundConfigError),
 }
 
 impl ServerArgs {
@@ -293,6 +300,7 @@ impl ServerArgs {
             public_url,
             meta_app_secret: self.meta_app_secret.clone(),
             meta_verify_token: self.meta_verify_token.clone(),
+            inbound: self.inbound.settings()?,
         })
     }
 

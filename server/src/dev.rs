@@ -319,6 +319,7 @@ pub async fn apply_manifests(
 
         let id = register_customer(store, sql, customer, &api_key).await?;
         admin.add_customer(id.clone(), customer.clone());
+        apply_delivery(manifests, admin, customer).await;
         customers.push(DevCustomer {
             id,
             plan: customer.spec.plan,
@@ -330,6 +331,20 @@ pub async fn apply_manifests(
         apply_connection(manifests, store, admin, located).await;
     }
     Ok(customers)
+}
+
+/// Writes a Customer's inbound delivery target (`spec.delivery`), with the
+/// signing secret from the manifests' Secret; a delivery that cannot be
+/// applied is logged as a warning, and the Customer's events wait in its inbox.
+async fn apply_delivery(manifests: &Manifests, admin: &LocalAdmin, customer: &Customer) {
+    let secret = customer.spec.delivery.as_ref().and_then(|delivery| {
+        let name = &delivery.signing_secret_ref.name;
+        let secret = find_secret(manifests, namespace_of(&customer.metadata), name)?;
+        SecretData::from_secret(secret).ok()
+    });
+    if let Err(e) = admin.apply_delivery(customer, secret.as_ref()).await {
+        tracing::warn!(error = %e, customer = ?customer.metadata.name, "the customer's delivery is not applied");
+    }
 }
 
 /// Writes a Customer's API-key index entry and SQL row; returns its id.

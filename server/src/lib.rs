@@ -14,16 +14,22 @@
 //! - [`audit`]: what every tool call leaves in its customer's log.
 //! - [`ops`]: health, readiness and Prometheus metrics.
 //! - [`dev`]: `hermes-server dev`, the whole service from a folder of manifests.
+//! - [`webhook`]: inbound webhooks (Meta, Telegram), verified and stored in
+//!   the customer's inbox; [`inbox`] reads it back; [`delivery`] forwards
+//!   it, signed, to the customer's own endpoint.
 
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod dev;
 pub mod error;
+pub mod inbox;
 pub mod mcp;
 pub mod meter;
 pub mod ops;
 pub mod platforms;
 pub mod rest;
 pub mod tools;
+pub mod webhook;

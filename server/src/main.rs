@@ -14,7 +14,7 @@ use clap::Parser as _;
 use hermes_crds::Platform;
 use hermes_server::app::{self, AppState, KubeAdmin, LocalAdmin, NoAdmin, TenantAdmin};
 use hermes_server::config::{Cli, Command, DevArgs, LogFormat, ServeArgs};
-use hermes_server::{dev, meter};
+use hermes_server::{delivery, dev, meter};
 use hermes_state::sql::SqlRepo;
 use hermes_state::store::{EmbeddedStore, RedisStore, Store};
 use hermes_state::vault::Keyring;
@@ -180,6 +180,10 @@ async fn run(app: AppState, listener: TcpListener) -> anyhow::Result<()> {
     let stop_serving = CancellationToken::new();
     let stop_flushing = CancellationToken::new();
     let flusher = meter::spawn_flusher(app.clone(), stop_flushing.clone());
+    // A delivery in flight at shutdown is abandoned; another replica (or
+    // this one, restarted) takes it over after the claim timeout.
+    let stop_delivering = CancellationToken::new();
+    let deliverer = delivery::spawn(app.clone(), stop_delivering.clone());
 
     tracing::info!(address = %listener.local_addr()?, "listening");
     let router = app::router(app);
@@ -210,6 +214,10 @@ async fn run(app: AppState, listener: TcpListener) -> anyhow::Result<()> {
         }
     };
 
+    stop_delivering.cancel();
+    if let Some(deliverer) = deliverer {
+        deliverer.await.context("the delivery worker panicked")?;
+    }
     stop_flushing.cancel();
     flusher.await.context("the usage flusher panicked")?;
     served

@@ -59,6 +59,22 @@ struct PlanLabels {
     plan: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    platform: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+/// Delivery lag buckets from 50 ms to about 1.9 days, quadrupling.
+fn lag_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.05, 4.0, 13))
+}
+
 /// Latency buckets from 5 ms to about 41 s, doubling.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
@@ -75,6 +91,9 @@ pub struct Metrics {
     rate_limited: Family<PlanLabels, Counter>,
     quota_exceeded: Family<PlanLabels, Counter>,
     usage_flush_failures: Counter,
+    webhooks: Family<WebhookLabels, Counter>,
+    deliveries: Family<OutcomeLabels, Counter>,
+    delivery_lag: Histogram,
 }
 
 impl Default for Metrics {
@@ -96,6 +115,9 @@ impl Metrics {
         let rate_limited = Family::<PlanLabels, Counter>::default();
         let quota_exceeded = Family::<PlanLabels, Counter>::default();
         let usage_flush_failures = Counter::default();
+        let webhooks = Family::<WebhookLabels, Counter>::default();
+        let deliveries = Family::<OutcomeLabels, Counter>::default();
+        let delivery_lag = lag_histogram();
 
         registry.register(
             "http_requests",
@@ -132,6 +154,22 @@ impl Metrics {
             "Failed attempts to write usage to the SQL ledger (retried)",
             usage_flush_failures.clone(),
         );
+        registry.register(
+            "webhook_events",
+            "Webhook requests and their events, by platform and outcome (received, rejected, failed, \
+             stored, duplicate, unroutable, refused, skipped)",
+            webhooks.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Delivery attempts to customer endpoints, by outcome (succeeded, retried, dead_lettered)",
+            deliveries.clone(),
+        );
+        registry.register(
+            "delivery_lag_seconds",
+            "Time from a webhook's arrival to its successful delivery to the customer's endpoint",
+            delivery_lag.clone(),
+        );
 
         Self {
             registry,
@@ -142,6 +180,9 @@ impl Metrics {
             rate_limited,
             quota_exceeded,
             usage_flush_failures,
+            webhooks,
+            deliveries,
+            delivery_lag,
         }
     }
 
@@ -197,6 +238,32 @@ impl Metrics {
     /// Records a failed flush of usage to the SQL ledger.
     pub fn observe_usage_flush_failure(&self) {
         self.usage_flush_failures.inc();
+    }
+
+    /// Records `count` webhook requests or events of `platform` with `outcome`:
+    /// `received`, `rejected` (4xx) and `failed` (5xx) count requests;
+    /// `stored`, `duplicate`, `unroutable`, `refused` and `skipped` count events.
+    pub fn observe_webhook(&self, platform: &str, outcome: &str, count: u64) {
+        self.webhooks
+            .get_or_create(&WebhookLabels {
+                platform: platform.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc_by(count);
+    }
+
+    /// Records one delivery attempt's outcome: `succeeded`, `retried` or `dead_lettered`.
+    pub fn observe_delivery(&self, outcome: &str) {
+        self.deliveries
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Records the time from a webhook's arrival to its delivery.
+    pub fn observe_delivery_lag(&self, seconds: f64) {
+        self.delivery_lag.observe(seconds);
     }
 
     /// The metrics in the OpenMetrics text format.

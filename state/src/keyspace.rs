@@ -15,9 +15,21 @@
 //! | `usage:{<customer>}:<yyyy-mm>` | hash of usage counters |
 //! | `ratelimit:{<customer>}` | GCRA theoretical arrival time |
 //! | `inbox:{<customer>}`, `outbox:{<customer>}` | streams of events |
+//! | `dedup:{<customer>}:<sha256 hex>` | inbox id of an inbound event, expiring after 7 days |
+//! | `msgstatus:{<customer>}:<sha256 hex>` | `<rank>\n<status event JSON>` of a sent message |
+//! | `delivery:{<customer>}:target` | JSON [`DeliveryTarget`](crate::store::DeliveryTarget) |
+//! | `delivery:{<customer>}:queue` | stream of queued deliveries, consumer group `hermes-delivery` |
+//! | `delivery:{<customer>}:retry` | sorted set of scheduled retries, by due time (ms) |
+//! | `delivery:{<customer>}:dead` | stream of dead letters |
+//! | `delivery:customers` | set of customer ids with a delivery target |
+//!
+//! Dedup keys and message ids come from webhook payloads, so their keys
+//! hold a SHA-256 digest of them: bounded in length, and free of anything
+//! that would need quoting.
 
 use hermes_crds::Platform;
 use jiff::civil::Date;
+use sha2::{Digest, Sha256};
 
 use crate::CustomerId;
 use crate::store::{Route, StreamKind};
@@ -75,6 +87,44 @@ pub fn stream(kind: StreamKind, customer: &CustomerId) -> String {
     }
 }
 
+/// The dedup key of an inbound event (`dedup_key` as the webhook parser spells it).
+pub fn inbound_dedup(customer: &CustomerId, dedup_key: &str) -> String {
+    format!("dedup:{{{customer}}}:{}", digest(dedup_key))
+}
+
+/// The latest status of a sent message.
+pub fn message_status(customer: &CustomerId, message_id: &str) -> String {
+    format!("msgstatus:{{{customer}}}:{}", digest(message_id))
+}
+
+/// Where a customer's inbound events are delivered.
+pub fn delivery_target(customer: &CustomerId) -> String {
+    format!("delivery:{{{customer}}}:target")
+}
+
+/// A customer's queue of deliveries.
+pub fn delivery_queue(customer: &CustomerId) -> String {
+    format!("delivery:{{{customer}}}:queue")
+}
+
+/// A customer's scheduled delivery retries.
+pub fn delivery_retries(customer: &CustomerId) -> String {
+    format!("delivery:{{{customer}}}:retry")
+}
+
+/// A customer's dead letters.
+pub fn dead_letters(customer: &CustomerId) -> String {
+    format!("delivery:{{{customer}}}:dead")
+}
+
+/// The index of customers with a delivery target; a global key, no hash tag.
+pub const DELIVERY_CUSTOMERS: &str = "delivery:customers";
+
+/// The SHA-256 of a payload-supplied identifier, in lowercase hex.
+fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 /// A pattern matching every per-customer key of `customer` (for `SCAN`).
 pub fn customer_pattern(customer: &CustomerId) -> String {
     format!("*{{{customer}}}*")
@@ -99,6 +149,12 @@ mod tests {
             rate_limit(&acme()),
             stream(StreamKind::Inbox, &acme()),
             stream(StreamKind::Outbox, &acme()),
+            inbound_dedup(&acme(), "whatsapp:message:wamid.1"),
+            message_status(&acme(), "wamid.1"),
+            delivery_target(&acme()),
+            delivery_queue(&acme()),
+            delivery_retries(&acme()),
+            dead_letters(&acme()),
         ] {
             assert!(key.contains("{acme}"), "{key} lacks the hash tag");
         }
@@ -119,5 +175,16 @@ mod tests {
         };
         assert_eq!(route(&wa), "wa_phone_id:106540352242922");
         assert_eq!(api_key("ab12"), "customer:apikey:ab12");
+        assert_eq!(delivery_queue(&acme()), "delivery:{acme}:queue");
+    }
+
+    #[test]
+    fn payload_identifiers_are_digested_into_keys() {
+        let key = inbound_dedup(&acme(), "telegram:ns.bot:update:1 {} *");
+
+        let suffix = key.strip_prefix("dedup:{acme}:").expect("the documented prefix");
+        assert_eq!(suffix.len(), 64);
+        assert!(suffix.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(message_status(&acme(), "a"), message_status(&acme(), "b"));
     }
 }

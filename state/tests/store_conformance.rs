@@ -16,8 +16,9 @@ use std::time::Duration;
 use hermes_crds::{Plan, Platform};
 use hermes_state::clock::Clock;
 use hermes_state::store::{
-    AUDIT_RETENTION_DAYS, AuditEntry, AuditOutcome, AuditPage, AuditQuery, ConnectionState, CustomerSummary,
-    EmbeddedStore, RateDecision, RateLimit, RedisStore, Route, RouteClaim, Store, StoreError, StreamKind,
+    AUDIT_RETENTION_DAYS, Appended, AuditEntry, AuditOutcome, AuditPage, AuditQuery, ConnectionState,
+    CustomerSummary, DeliveryTarget, EmbeddedStore, INBOUND_DEDUP_TTL, InboundEvent, RateDecision, RateLimit,
+    RedisStore, Route, RouteClaim, StatusOf, Store, StoreError, StreamKind,
 };
 use hermes_state::vault::Envelope;
 use hermes_state::{ApiKeyHash, CustomerId, keyspace};
@@ -268,6 +269,15 @@ conformance!(
     a_malformed_stream_cursor_is_an_invalid_argument,
     purge_removes_every_key_of_the_customer_only,
     ping_answers,
+    an_inbound_event_appended_three_times_is_stored_once,
+    inbound_dedup_keys_expire_after_seven_days,
+    a_message_keeps_its_status_of_highest_rank,
+    inbound_events_are_queued_only_for_customers_with_a_delivery_target,
+    a_claimed_delivery_is_taken_over_only_after_the_claim_timeout,
+    a_retried_delivery_returns_when_due_with_its_attempt_counted,
+    a_dead_letter_is_listed_and_replayed_into_the_queue,
+    a_delivery_finished_by_another_consumer_is_not_finished_twice,
+    purge_removes_the_inbound_keys_of_the_customer,
 );
 
 // --- fixtures ---
@@ -304,6 +314,32 @@ fn connection(platform: Platform, ready: bool) -> ConnectionState {
         reason: if ready { "Connected" } else { "CredentialsInvalid" }.into(),
         last_error: (!ready).then(|| "token rejected".into()),
         updated_at: "2026-01-02T03:04:05Z".parse().expect("valid timestamp"),
+    }
+}
+
+fn inbound(dedup_key: &str, n: u32) -> InboundEvent {
+    InboundEvent {
+        dedup_key: dedup_key.into(),
+        event: json!({ "type": "message", "platform": "whatsapp", "n": n }),
+        status_of: None,
+    }
+}
+
+fn status(message_id: &str, status: &str, rank: u8) -> InboundEvent {
+    InboundEvent {
+        dedup_key: format!("whatsapp:status:{message_id}:{status}"),
+        event: json!({ "type": "status", "messageId": message_id, "status": status }),
+        status_of: Some(StatusOf {
+            message_id: message_id.into(),
+            rank,
+        }),
+    }
+}
+
+fn target() -> DeliveryTarget {
+    DeliveryTarget {
+        url: "https://hooks.example/hermes".into(),
+        signing_secret: envelope("k1"),
     }
 }
 
@@ -1084,6 +1120,473 @@ mod scenarios {
 
     pub async fn ping_answers(store: &dyn Store, _: &Backend) {
         store.ping().await.expect("the backend answers");
+    }
+
+    pub async fn an_inbound_event_appended_three_times_is_stored_once(store: &dyn Store, _: &Backend) {
+        let (a, b) = (customer(), customer());
+        let key = format!("whatsapp:message:wamid.{}", random_hex());
+
+        let first = store
+            .append_inbound(&a, &inbound(&key, 1), 100)
+            .await
+            .expect("append works");
+        let second = store
+            .append_inbound(&a, &inbound(&key, 2), 100)
+            .await
+            .expect("append works");
+        let third = store
+            .append_inbound(&a, &inbound(&key, 3), 100)
+            .await
+            .expect("append works");
+
+        let Appended::Stored { id } = first.clone() else {
+            panic!("the first copy is stored: {first:?}");
+        };
+        assert_eq!(second, Appended::Duplicate { id: id.clone() });
+        assert_eq!(third, Appended::Duplicate { id: id.clone() });
+        let inbox = store
+            .read_events(StreamKind::Inbox, &a, None, 10)
+            .await
+            .expect("read works");
+        assert_eq!(inbox.len(), 1);
+        assert_eq!(inbox[0].id, id);
+        assert_eq!(inbox[0].event["n"], 1, "the first copy is the one kept");
+
+        let other = store
+            .append_inbound(&b, &inbound(&key, 1), 100)
+            .await
+            .expect("append works");
+        assert!(!other.is_duplicate(), "dedup keys are per customer");
+    }
+
+    pub async fn inbound_dedup_keys_expire_after_seven_days(store: &dyn Store, backend: &Backend) {
+        let a = customer();
+        let key = format!("telegram:ns.bot:update:{}", random_hex());
+        store
+            .append_inbound(&a, &inbound(&key, 1), 100)
+            .await
+            .expect("append works");
+
+        match backend {
+            Backend::Redis { raw, .. } => {
+                let ttl = raw.ttl(&keyspace::inbound_dedup(&a, &key)).await;
+                let week = INBOUND_DEDUP_TTL.as_secs() as i64;
+                assert!(
+                    (week - 5..=week).contains(&ttl),
+                    "TTL is {ttl}s, expected about {week}s"
+                );
+            }
+            Backend::Embedded { clock, .. } => {
+                let week = SignedDuration::try_from(INBOUND_DEDUP_TTL).expect("a week fits");
+                clock.advance(week - SignedDuration::from_secs(1));
+                let again = store
+                    .append_inbound(&a, &inbound(&key, 2), 100)
+                    .await
+                    .expect("append works");
+                assert!(again.is_duplicate(), "still remembered just before a week");
+
+                clock.advance(SignedDuration::from_secs(1));
+                let later = store
+                    .append_inbound(&a, &inbound(&key, 3), 100)
+                    .await
+                    .expect("append works");
+                assert!(!later.is_duplicate(), "forgotten after a week");
+            }
+        }
+    }
+
+    pub async fn a_message_keeps_its_status_of_highest_rank(store: &dyn Store, _: &Backend) {
+        let (a, b) = (customer(), customer());
+        let message = format!("wamid.{}", random_hex());
+
+        for (name, rank) in [("sent", 1), ("read", 3), ("delivered", 2)] {
+            store
+                .append_inbound(&a, &status(&message, name, rank), 100)
+                .await
+                .expect("append works");
+        }
+
+        let latest = store
+            .message_status(&a, &message)
+            .await
+            .expect("read works")
+            .expect("a status is recorded");
+        assert_eq!(latest["status"], "read", "a late delivered does not hide read");
+        assert_eq!(
+            store.message_status(&b, &message).await.expect("read works"),
+            None
+        );
+        assert_eq!(
+            store
+                .message_status(&a, "wamid.unknown")
+                .await
+                .expect("read works"),
+            None
+        );
+
+        store
+            .append_inbound(&a, &status(&message, "failed", 4), 100)
+            .await
+            .expect("append works");
+        let latest = store
+            .message_status(&a, &message)
+            .await
+            .expect("read works")
+            .expect("a status is recorded");
+        assert_eq!(latest["status"], "failed");
+    }
+
+    pub async fn inbound_events_are_queued_only_for_customers_with_a_delivery_target(
+        store: &dyn Store,
+        _: &Backend,
+    ) {
+        let a = customer();
+        let timeout = Duration::from_secs(60);
+        store
+            .append_inbound(&a, &inbound(&random_hex(), 0), 100)
+            .await
+            .expect("append works");
+        assert!(
+            store
+                .claim_deliveries(&a, "worker-1", timeout, 10)
+                .await
+                .expect("claim works")
+                .is_empty(),
+            "nothing is queued without a target"
+        );
+
+        let written = target();
+        store.put_delivery_target(&a, &written).await.expect("put works");
+        let stored = store
+            .append_inbound(&a, &inbound(&random_hex(), 1), 100)
+            .await
+            .expect("append works");
+
+        assert_eq!(
+            store.get_delivery_target(&a).await.expect("get works"),
+            Some(written)
+        );
+        assert!(store.delivery_customers().await.expect("list works").contains(&a));
+        let jobs = store
+            .claim_deliveries(&a, "worker-1", timeout, 10)
+            .await
+            .expect("claim works");
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].inbox_id, stored.id());
+        assert_eq!(jobs[0].event["n"], 1);
+        assert_eq!((jobs[0].attempt, jobs[0].last_error.clone()), (0, None));
+
+        assert!(store.delete_delivery_target(&a).await.expect("delete works"));
+        assert!(!store.delete_delivery_target(&a).await.expect("delete works"));
+        assert_eq!(store.get_delivery_target(&a).await.expect("get works"), None);
+        assert!(!store.delivery_customers().await.expect("list works").contains(&a));
+        assert!(matches!(
+            store.claim_deliveries(&a, "", timeout, 10).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        store.purge_customer(&a).await.expect("purge works");
+    }
+
+    pub async fn a_claimed_delivery_is_taken_over_only_after_the_claim_timeout(
+        store: &dyn Store,
+        backend: &Backend,
+    ) {
+        let a = customer();
+        let other = backend.another_replica().await;
+        let timeout = Duration::from_millis(300);
+        store.put_delivery_target(&a, &target()).await.expect("put works");
+        store
+            .append_inbound(&a, &inbound(&random_hex(), 1), 100)
+            .await
+            .expect("append works");
+
+        let held = store
+            .claim_deliveries(&a, "worker-1", timeout, 10)
+            .await
+            .expect("claim works");
+        assert_eq!(held.len(), 1);
+        assert!(
+            other
+                .claim_deliveries(&a, "worker-2", timeout, 10)
+                .await
+                .expect("claim works")
+                .is_empty(),
+            "a held delivery is not handed out again"
+        );
+
+        backend.let_time_pass(timeout + Duration::from_millis(50)).await;
+
+        let taken = other
+            .claim_deliveries(&a, "worker-2", timeout, 10)
+            .await
+            .expect("claim works");
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].id, held[0].id);
+        assert_eq!(taken[0].event, held[0].event);
+        assert!(
+            other
+                .complete_delivery(&a, &taken[0].id)
+                .await
+                .expect("complete works")
+        );
+        assert!(
+            store
+                .claim_deliveries(&a, "worker-1", Duration::ZERO, 10)
+                .await
+                .expect("claim works")
+                .is_empty(),
+            "a completed delivery leaves the queue"
+        );
+        store.purge_customer(&a).await.expect("purge works");
+    }
+
+    pub async fn a_retried_delivery_returns_when_due_with_its_attempt_counted(
+        store: &dyn Store,
+        backend: &Backend,
+    ) {
+        let a = customer();
+        let timeout = Duration::from_secs(60);
+        store.put_delivery_target(&a, &target()).await.expect("put works");
+        let stored = store
+            .append_inbound(&a, &inbound(&random_hex(), 7), 100)
+            .await
+            .expect("append works");
+        let job = store
+            .claim_deliveries(&a, "worker-1", timeout, 10)
+            .await
+            .expect("claim works")
+            .pop()
+            .expect("one job");
+
+        let delay = Duration::from_millis(200);
+        assert!(
+            store
+                .retry_delivery(&a, &job, delay, "http 503")
+                .await
+                .expect("retry works")
+        );
+
+        assert!(
+            store
+                .claim_deliveries(&a, "worker-1", timeout, 10)
+                .await
+                .expect("claim works")
+                .is_empty(),
+            "not before it is due"
+        );
+        backend.let_time_pass(delay + Duration::from_millis(50)).await;
+        let again = store
+            .claim_deliveries(&a, "worker-2", timeout, 10)
+            .await
+            .expect("claim works");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].inbox_id, stored.id());
+        assert_eq!(again[0].event, job.event);
+        assert_eq!(again[0].attempt, 1);
+        assert_eq!(again[0].last_error.as_deref(), Some("http 503"));
+        store.purge_customer(&a).await.expect("purge works");
+    }
+
+    pub async fn a_dead_letter_is_listed_and_replayed_into_the_queue(store: &dyn Store, _: &Backend) {
+        let a = customer();
+        let timeout = Duration::from_secs(60);
+        store.put_delivery_target(&a, &target()).await.expect("put works");
+        let stored = store
+            .append_inbound(&a, &inbound(&random_hex(), 3), 100)
+            .await
+            .expect("append works");
+        let job = store
+            .claim_deliveries(&a, "worker-1", timeout, 10)
+            .await
+            .expect("claim works")
+            .pop()
+            .expect("one job");
+
+        let dead_id = store
+            .dead_letter_delivery(&a, &job, "http 410")
+            .await
+            .expect("dead-letter works")
+            .expect("the job was held");
+
+        let dead = store.dead_letters(&a, None, 10).await.expect("list works");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].id, dead_id);
+        assert_eq!(dead[0].inbox_id, stored.id());
+        assert_eq!(dead[0].event["n"], 3);
+        assert_eq!((dead[0].attempts, dead[0].error.as_str()), (1, "http 410"));
+        assert!(
+            store
+                .dead_letters(&a, Some(&dead_id), 10)
+                .await
+                .expect("list works")
+                .is_empty()
+        );
+        assert!(
+            store
+                .claim_deliveries(&a, "worker-1", Duration::ZERO, 10)
+                .await
+                .expect("claim works")
+                .is_empty(),
+            "a dead letter is not delivered"
+        );
+
+        assert!(
+            store
+                .replay_dead_letter(&a, &dead_id)
+                .await
+                .expect("replay works")
+        );
+        assert!(
+            !store
+                .replay_dead_letter(&a, &dead_id)
+                .await
+                .expect("replay works")
+        );
+        assert!(
+            store
+                .dead_letters(&a, None, 10)
+                .await
+                .expect("list works")
+                .is_empty()
+        );
+        let replayed = store
+            .claim_deliveries(&a, "worker-1", timeout, 10)
+            .await
+            .expect("claim works");
+        assert_eq!(replayed.len(), 1);
+        assert_eq!(
+            (replayed[0].inbox_id.as_str(), replayed[0].attempt),
+            (stored.id(), 0)
+        );
+        assert!(matches!(
+            store.replay_dead_letter(&a, "not-an-id").await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        store.purge_customer(&a).await.expect("purge works");
+    }
+
+    pub async fn a_delivery_finished_by_another_consumer_is_not_finished_twice(
+        store: &dyn Store,
+        backend: &Backend,
+    ) {
+        let a = customer();
+        let timeout = Duration::from_millis(100);
+        store.put_delivery_target(&a, &target()).await.expect("put works");
+        store
+            .append_inbound(&a, &inbound(&random_hex(), 1), 100)
+            .await
+            .expect("append works");
+        let slow = store
+            .claim_deliveries(&a, "slow", timeout, 10)
+            .await
+            .expect("claim works")
+            .pop()
+            .expect("one job");
+        backend.let_time_pass(timeout + Duration::from_millis(50)).await;
+        let fast = store
+            .claim_deliveries(&a, "fast", timeout, 10)
+            .await
+            .expect("claim works")
+            .pop()
+            .expect("taken over");
+
+        assert!(
+            store
+                .complete_delivery(&a, &fast.id)
+                .await
+                .expect("complete works")
+        );
+
+        assert!(
+            !store
+                .complete_delivery(&a, &slow.id)
+                .await
+                .expect("complete works")
+        );
+        assert!(
+            !store
+                .retry_delivery(&a, &slow, Duration::ZERO, "late")
+                .await
+                .expect("retry works")
+        );
+        assert_eq!(
+            store
+                .dead_letter_delivery(&a, &slow, "late")
+                .await
+                .expect("dead-letter works"),
+            None
+        );
+        assert!(
+            store
+                .dead_letters(&a, None, 10)
+                .await
+                .expect("list works")
+                .is_empty()
+        );
+        store.purge_customer(&a).await.expect("purge works");
+    }
+
+    pub async fn purge_removes_the_inbound_keys_of_the_customer(store: &dyn Store, backend: &Backend) {
+        let (a, b) = (customer(), customer());
+        let timeout = Duration::from_secs(60);
+        for c in [&a, &b] {
+            store.put_delivery_target(c, &target()).await.expect("put works");
+            store
+                .append_inbound(c, &inbound(&random_hex(), 1), 100)
+                .await
+                .expect("append works");
+            store
+                .append_inbound(c, &status("wamid.1", "sent", 1), 100)
+                .await
+                .expect("append works");
+            let jobs = store
+                .claim_deliveries(c, "worker-1", timeout, 10)
+                .await
+                .expect("claim works");
+            assert_eq!(jobs.len(), 2);
+            store
+                .retry_delivery(c, &jobs[0], Duration::from_secs(3600), "http 500")
+                .await
+                .expect("retry works");
+            store
+                .dead_letter_delivery(c, &jobs[1], "http 404")
+                .await
+                .expect("dead-letter works");
+        }
+
+        let removed = store.purge_customer(&a).await.expect("purge works");
+
+        assert_eq!(
+            removed, 8,
+            "target, 2 dedup keys, message status, inbox, queue, retries, dead letters"
+        );
+        assert!(!store.delivery_customers().await.expect("list works").contains(&a));
+        assert_eq!(store.get_delivery_target(&a).await.expect("get works"), None);
+        assert!(
+            store
+                .dead_letters(&a, None, 10)
+                .await
+                .expect("list works")
+                .is_empty()
+        );
+        assert_eq!(
+            store.message_status(&a, "wamid.1").await.expect("read works"),
+            None
+        );
+        assert!(
+            store
+                .message_status(&b, "wamid.1")
+                .await
+                .expect("read works")
+                .is_some()
+        );
+        if let Backend::Redis { raw, .. } = backend {
+            assert_eq!(
+                raw.scan(&keyspace::customer_pattern(&a)).await,
+                Vec::<String>::new()
+            );
+        }
+        assert_eq!(store.purge_customer(&b).await.expect("purge works"), 8);
     }
 }
 

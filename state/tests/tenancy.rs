@@ -1113,6 +1113,94 @@ impl Store for FailingStore {
         self.inner.read_events(kind, customer, after, limit).await
     }
 
+    async fn append_inbound(
+        &self,
+        customer: &CustomerId,
+        inbound: &hermes_state::store::InboundEvent,
+        max_len: usize,
+    ) -> Result<hermes_state::store::Appended, StoreError> {
+        self.inner.append_inbound(customer, inbound, max_len).await
+    }
+
+    async fn message_status(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        self.inner.message_status(customer, message_id).await
+    }
+
+    async fn put_delivery_target(
+        &self,
+        customer: &CustomerId,
+        target: &hermes_state::store::DeliveryTarget,
+    ) -> Result<(), StoreError> {
+        self.inner.put_delivery_target(customer, target).await
+    }
+
+    async fn get_delivery_target(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<hermes_state::store::DeliveryTarget>, StoreError> {
+        self.inner.get_delivery_target(customer).await
+    }
+
+    async fn delete_delivery_target(&self, customer: &CustomerId) -> Result<bool, StoreError> {
+        self.inner.delete_delivery_target(customer).await
+    }
+
+    async fn delivery_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.inner.delivery_customers().await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        customer: &CustomerId,
+        consumer: &str,
+        claim_timeout: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<hermes_state::store::DeliveryJob>, StoreError> {
+        self.inner
+            .claim_deliveries(customer, consumer, claim_timeout, limit)
+            .await
+    }
+
+    async fn complete_delivery(&self, customer: &CustomerId, job_id: &str) -> Result<bool, StoreError> {
+        self.inner.complete_delivery(customer, job_id).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &hermes_state::store::DeliveryJob,
+        delay: std::time::Duration,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.retry_delivery(customer, job, delay, error).await
+    }
+
+    async fn dead_letter_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &hermes_state::store::DeliveryJob,
+        error: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.dead_letter_delivery(customer, job, error).await
+    }
+
+    async fn dead_letters(
+        &self,
+        customer: &CustomerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<hermes_state::store::DeadLetter>, StoreError> {
+        self.inner.dead_letters(customer, after, limit).await
+    }
+
+    async fn replay_dead_letter(&self, customer: &CustomerId, id: &str) -> Result<bool, StoreError> {
+        self.inner.replay_dead_letter(customer, id).await
+    }
+
     async fn purge_customer(&self, customer: &CustomerId) -> Result<u64, StoreError> {
         self.inner.purge_customer(customer).await
     }

@@ -8,7 +8,13 @@ use std::time::Duration;
 /// the deliveries of an endpoint that came back do not all return at once.
 ///
 /// A `Retry-After` the endpoint sent raises the wait to it, still capped at `max`.
-pub fn delay(failed: u32, base: Duration, max: Duration, jitter: f64, retry_after: Option<Duration>) -> Duration {
+pub fn delay(
+    failed: u32,
+    base: Duration,
+    max: Duration,
+    jitter: f64,
+    retry_after: Option<Duration>,
+) -> Duration {
     let doublings = failed.saturating_sub(1).min(31);
     let exponential = base.saturating_mul(1_u32 << doublings).min(max);
     let half = exponential / 2;
@@ -28,7 +34,9 @@ mod tests {
 
     #[test]
     fn waits_double_with_each_failure_up_to_the_cap() {
-        let waits: Vec<Duration> = (1..=12).map(|failed| delay(failed, BASE, MAX, 1.0, None)).collect();
+        let waits: Vec<Duration> = (1..=12)
+            .map(|failed| delay(failed, BASE, MAX, 1.0, None))
+            .collect();
 
         assert_eq!(waits[0], Duration::from_secs(1));
         assert_eq!(waits[1], Duration::from_secs(2));
@@ -41,13 +49,20 @@ mod tests {
     fn jitter_spreads_the_upper_half_only() {
         assert_eq!(delay(4, BASE, MAX, 0.0, None), Duration::from_secs(4));
         assert_eq!(delay(4, BASE, MAX, 0.5, None), Duration::from_secs(6));
-        assert_eq!(delay(4, BASE, MAX, 7.0, None), Duration::from_secs(8), "jitter is clamped");
+        assert_eq!(
+            delay(4, BASE, MAX, 7.0, None),
+            Duration::from_secs(8),
+            "jitter is clamped"
+        );
     }
 
     #[test]
     fn retry_after_raises_the_wait_within_the_cap() {
         let asked = Some(Duration::from_secs(30));
         assert_eq!(delay(1, BASE, MAX, 0.0, asked), Duration::from_secs(30));
-        assert_eq!(delay(1, BASE, Duration::from_secs(10), 0.0, asked), Duration::from_secs(10));
+        assert_eq!(
+            delay(1, BASE, Duration::from_secs(10), 0.0, asked),
+            Duration::from_secs(10)
+        );
     }
 }

@@ -158,7 +158,10 @@ impl DeliveryArgs {
         };
         nonzero(self.delivery_poll_interval_ms, "HERMES_DELIVERY_POLL_INTERVAL_MS")?;
         nonzero(self.delivery_timeout_secs, "HERMES_DELIVERY_TIMEOUT_SECS")?;
-        nonzero(u64::from(self.delivery_max_attempts), "HERMES_DELIVERY_MAX_ATTEMPTS")?;
+        nonzero(
+            u64::from(self.delivery_max_attempts),
+            "HERMES_DELIVERY_MAX_ATTEMPTS",
+        )?;
         nonzero(self.delivery_backoff_base_ms, "HERMES_DELIVERY_BACKOFF_BASE_MS")?;
         nonzero(self.delivery_backoff_max_secs, "HERMES_DELIVERY_BACKOFF_MAX_SECS")?;
         nonzero(self.delivery_concurrency as u64, "HERMES_DELIVERY_CONCURRENCY")?;

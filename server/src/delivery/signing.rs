@@ -47,14 +47,24 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// True when `signature` (a `Hermes-Signature` value) signs `body` with
 /// `timestamp` (the `Hermes-Timestamp` value) under `secret`, and the
 /// timestamp is within `tolerance_secs` of `now` (Unix seconds).
-pub fn verify(secret: &[u8], timestamp: &str, signature: &str, body: &[u8], now: i64, tolerance_secs: i64) -> bool {
+pub fn verify(
+    secret: &[u8],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    now: i64,
+    tolerance_secs: i64,
+) -> bool {
     let Ok(sent_at) = timestamp.parse::<i64>() else {
         return false;
     };
     if sent_at.abs_diff(now) > tolerance_secs.unsigned_abs() {
         return false;
     }
-    let Some(expected) = signature.strip_prefix(VERSION).and_then(|hex| hex::decode(hex).ok()) else {
+    let Some(expected) = signature
+        .strip_prefix(VERSION)
+        .and_then(|hex| hex::decode(hex).ok())
+    else {
         return false;
     };
     mac(secret, timestamp, body).verify_slice(&expected).is_ok()
@@ -70,10 +80,38 @@ mod tests {
         let signature = sign(b"whsec", 1_700_000_000, body);
 
         assert!(signature.starts_with("v1="));
-        assert!(verify(b"whsec", "1700000000", &signature, body, 1_700_000_010, 300));
-        assert!(!verify(b"other", "1700000000", &signature, body, 1_700_000_010, 300));
-        assert!(!verify(b"whsec", "1700000001", &signature, body, 1_700_000_010, 300));
-        assert!(!verify(b"whsec", "1700000000", &signature, b"{}", 1_700_000_010, 300));
+        assert!(verify(
+            b"whsec",
+            "1700000000",
+            &signature,
+            body,
+            1_700_000_010,
+            300
+        ));
+        assert!(!verify(
+            b"other",
+            "1700000000",
+            &signature,
+            body,
+            1_700_000_010,
+            300
+        ));
+        assert!(!verify(
+            b"whsec",
+            "1700000001",
+            &signature,
+            body,
+            1_700_000_010,
+            300
+        ));
+        assert!(!verify(
+            b"whsec",
+            "1700000000",
+            &signature,
+            b"{}",
+            1_700_000_010,
+            300
+        ));
     }
 
     #[test]
@@ -81,7 +119,14 @@ mod tests {
         let body = b"{}";
         let signature = sign(b"whsec", 1_700_000_000, body);
 
-        assert!(!verify(b"whsec", "1700000000", &signature, body, 1_700_000_301, 300));
+        assert!(!verify(
+            b"whsec",
+            "1700000000",
+            &signature,
+            body,
+            1_700_000_301,
+            300
+        ));
         assert!(!verify(b"whsec", "soon", &signature, body, 1_700_000_000, 300));
         assert!(!verify(b"whsec", "1700000000", "v2=00", body, 1_700_000_000, 300));
         assert!(!verify(b"whsec", "1700000000", "v1=zz", body, 1_700_000_000, 300));

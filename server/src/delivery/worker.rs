@@ -199,19 +199,20 @@ impl Worker {
             return cached.target.clone();
         }
 
-        let target = match tenancy::load_delivery_target(self.app.store.as_ref(), &self.app.keyring, customer).await {
-            Ok(target) => target.map(Arc::new),
-            Err(error) if error.is_transient() => {
-                tracing::debug!(%error, "reading a delivery target failed; retrying next pass");
-                return None;
-            }
-            Err(error) => {
-                // Another deployment's keyring, or a damaged target: its
-                // deliveries wait, unclaimed, for a worker that can open it.
-                tracing::warn!(%error, "a delivery target does not open; its deliveries wait");
-                None
-            }
-        };
+        let target =
+            match tenancy::load_delivery_target(self.app.store.as_ref(), &self.app.keyring, customer).await {
+                Ok(target) => target.map(Arc::new),
+                Err(error) if error.is_transient() => {
+                    tracing::debug!(%error, "reading a delivery target failed; retrying next pass");
+                    return None;
+                }
+                Err(error) => {
+                    // Another deployment's keyring, or a damaged target: its
+                    // deliveries wait, unclaimed, for a worker that can open it.
+                    tracing::warn!(%error, "a delivery target does not open; its deliveries wait");
+                    None
+                }
+            };
         self.cached_targets().insert(
             customer.clone(),
             CachedTarget {
@@ -335,7 +336,13 @@ fn classify(sent: Result<reqwest::Response, reqwest::Error>) -> Outcome {
 
 /// A `Retry-After` in seconds (the HTTP-date form is not honoured).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    let seconds = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(Duration::from_secs(seconds))
 }
 
@@ -356,7 +363,10 @@ mod tests {
         assert_eq!(retry_after(&headers), None);
         headers.insert(header::RETRY_AFTER, "7".parse().expect("a valid header"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        headers.insert(header::RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("a valid header"));
+        headers.insert(
+            header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("a valid header"),
+        );
         assert_eq!(retry_after(&headers), None);
     }
 
@@ -373,6 +383,9 @@ mod tests {
 
         let lag = lag_of(&job).expect("a lag");
 
-        assert!(lag >= Duration::from_secs(5) && lag < Duration::from_secs(60), "{lag:?}");
+        assert!(
+            lag >= Duration::from_secs(5) && lag < Duration::from_secs(60),
+            "{lag:?}"
+        );
     }
 }

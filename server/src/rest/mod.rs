@@ -13,7 +13,10 @@
 //! - [`connections`]: `GET /api/connections`, `POST /api/connect/{platform}`,
 //!   `DELETE /api/connections/{platform}`
 //! - [`usage`]: `GET /api/usage`
-//! - [`records`]: `GET /api/audit`, `GET /api/outbox`, `GET /api/inbox`
+//! - [`records`]: `GET /api/audit`, `GET /api/outbox`
+//! - [`crate::inbox`]: `GET /api/inbox`, `GET /api/messages/{id}/status`
+//! - [`crate::delivery::rest`]: `GET /api/deliveries/dead`,
+//!   `POST /api/deliveries/dead/{id}/replay`
 
 use std::sync::LazyLock;
 
@@ -48,7 +51,16 @@ pub fn router() -> Router<AppState> {
         .route("/api/usage", get(usage::get))
         .route("/api/audit", get(records::audit))
         .route("/api/outbox", get(records::outbox))
-        .route("/api/inbox", get(records::inbox))
+        .route("/api/inbox", get(crate::inbox::rest_list))
+        .route(
+            "/api/messages/{id}/status",
+            get(crate::inbox::rest_message_status),
+        )
+        .route("/api/deliveries/dead", get(crate::delivery::rest::list))
+        .route(
+            "/api/deliveries/dead/{id}/replay",
+            post(crate::delivery::rest::replay),
+        )
 }
 
 /// The authenticated caller, as [`auth::guard`](crate::auth::guard) left it.
@@ -169,7 +181,10 @@ impl Modify for SecuritySchemes {
         usage::get,
         records::audit,
         records::outbox,
-        records::inbox,
+        crate::inbox::rest_list,
+        crate::inbox::rest_message_status,
+        crate::delivery::rest::list,
+        crate::delivery::rest::replay,
         crate::ops::healthz,
         crate::ops::readyz,
         crate::app::protected_resource_metadata,
@@ -180,7 +195,7 @@ impl Modify for SecuritySchemes {
     tags(
         (name = "tools", description = "The tools of the customer's connected platforms"),
         (name = "connections", description = "The customer's platform connections"),
-        (name = "account", description = "Usage, audit log and message streams"),
+        (name = "account", description = "Usage, audit log, message streams and deliveries"),
         (name = "ops", description = "Health and discovery; no API key needed"),
     )
 )]

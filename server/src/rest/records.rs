@@ -1,5 +1,6 @@
-//! What the caller can read back: the audit log, the outbox of sandbox
-//! sends and the inbox of inbound events. Each reads only the caller's keys.
+//! What the caller can read back: the audit log and the outbox of sandbox
+//! sends (the inbox of inbound events is [`crate::inbox`]). Each reads only
+//! the caller's keys.
 
 use axum::Json;
 use axum::extract::State;
@@ -68,7 +69,7 @@ pub struct AuditPageView {
     pub next: Option<String>,
 }
 
-/// The query of `GET /api/outbox` and `GET /api/inbox`.
+/// The query of `GET /api/outbox`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StreamParams {
@@ -182,29 +183,6 @@ pub async fn outbox(
     ApiQuery(params): ApiQuery<StreamParams>,
 ) -> Result<Json<EventPage>, ApiError> {
     read_stream(&app, StreamKind::Outbox, &tenant.id, params).await
-}
-
-/// Reads the caller's inbound messages and delivery statuses.
-#[utoipa::path(
-    get,
-    path = "/api/inbox",
-    tag = "account",
-    params(StreamParams),
-    responses(
-        (status = 200, description = "One page of inbound events", body = EventPage),
-        (status = 400, description = "A parameter is invalid; the message names it", body = ErrorBody),
-        (status = 401, description = "Missing, malformed or unknown API key", body = ErrorBody),
-        (status = 403, description = "The customer is suspended", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded; see `Retry-After`", body = ErrorBody),
-        (status = 503, description = "State temporarily unavailable", body = ErrorBody),
-    )
-)]
-pub async fn inbox(
-    State(app): State<AppState>,
-    Caller(tenant): Caller,
-    ApiQuery(params): ApiQuery<StreamParams>,
-) -> Result<Json<EventPage>, ApiError> {
-    read_stream(&app, StreamKind::Inbox, &tenant.id, params).await
 }
 
 async fn read_stream(

@@ -21,7 +21,7 @@
 //! of them; nothing else of an unverified body is used.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,9 +58,17 @@ pub struct Handshake {
 
 /// `GET /webhook/whatsapp` and `GET /webhook/instagram`: Meta's
 /// subscription handshake. 200 with the raw challenge, or 403.
-pub async fn verify_subscription(State(app): State<AppState>, query: Option<Query<Handshake>>) -> Response {
-    match handshake(&app, query.map(|Query(query)| query)) {
-        Ok(challenge) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge).into_response(),
+pub async fn verify_subscription(
+    State(app): State<AppState>,
+    query: Result<Query<Handshake>, QueryRejection>,
+) -> Response {
+    match handshake(&app, query.ok().map(|Query(query)| query)) {
+        Ok(challenge) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge,
+        )
+            .into_response(),
         Err(error) => {
             tracing::debug!(%error, "webhook verification refused");
             error.into_response()
@@ -77,12 +85,14 @@ fn handshake(app: &AppState, query: Option<Handshake>) -> Result<String, Webhook
         .filter(|token| !token.is_empty())
         .ok_or(WebhookError::VerificationRefused)?;
     let presented = query.verify_token.unwrap_or_default();
-    if query.mode.as_deref() != Some("subscribe") || !tokens_match(expected.as_bytes(), presented.as_bytes()) {
+    if query.mode.as_deref() != Some("subscribe") || !tokens_match(expected.as_bytes(), presented.as_bytes())
+    {
         return Err(WebhookError::VerificationRefused);
     }
 
     let challenge = query.challenge.unwrap_or_default();
-    let echoable = (1..=MAX_CHALLENGE_LEN).contains(&challenge.len()) && challenge.bytes().all(|b| b.is_ascii_graphic());
+    let echoable =
+        (1..=MAX_CHALLENGE_LEN).contains(&challenge.len()) && challenge.bytes().all(|b| b.is_ascii_graphic());
     if echoable {
         Ok(challenge)
     } else {
@@ -162,7 +172,12 @@ async fn receive(
 
 /// Verifies the body's signature with the deployment's secret, then with
 /// the app secrets of the connections the body names.
-async fn verify(app: &AppState, source: Source, headers: &HeaderMap, body: &[u8]) -> Result<Signer, WebhookError> {
+async fn verify(
+    app: &AppState,
+    source: Source,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Signer, WebhookError> {
     let signature = MetaSignature::from_header(headers.get(META_SIGNATURE_HEADER))?;
 
     if let Some(secret) = app.settings.meta_app_secret.as_deref().filter(|s| !s.is_empty())
@@ -209,7 +224,12 @@ async fn app_secret(
 }
 
 /// Appends every event of a verified batch to the inbox of its account's owner.
-async fn store(app: &AppState, platform: Platform, signer: &Signer, batch: MetaBatch) -> Result<Tally, WebhookError> {
+async fn store(
+    app: &AppState,
+    platform: Platform,
+    signer: &Signer,
+    batch: MetaBatch,
+) -> Result<Tally, WebhookError> {
     let mut tally = Tally {
         skipped: batch.skipped as u64,
         ..Tally::default()

@@ -192,7 +192,9 @@ impl WebhookError {
         match self {
             WebhookError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             WebhookError::BodyUnreadable => (StatusCode::BAD_REQUEST, "body_unreadable"),
-            WebhookError::Signature(SignatureError::Missing) => (StatusCode::UNAUTHORIZED, "signature_missing"),
+            WebhookError::Signature(SignatureError::Missing) => {
+                (StatusCode::UNAUTHORIZED, "signature_missing")
+            }
             WebhookError::Signature(SignatureError::Malformed) => {
                 (StatusCode::UNAUTHORIZED, "signature_malformed")
             }
@@ -200,7 +202,9 @@ impl WebhookError {
             WebhookError::SecretTokenMissing => (StatusCode::UNAUTHORIZED, "secret_token_missing"),
             WebhookError::SecretTokenInvalid => (StatusCode::UNAUTHORIZED, "secret_token_invalid"),
             WebhookError::UnknownConnection => (StatusCode::NOT_FOUND, "unknown_connection"),
-            WebhookError::Payload(PayloadError::NotJson { .. }) => (StatusCode::BAD_REQUEST, "malformed_json"),
+            WebhookError::Payload(PayloadError::NotJson { .. }) => {
+                (StatusCode::BAD_REQUEST, "malformed_json")
+            }
             WebhookError::Payload(PayloadError::UnexpectedObject { .. }) => {
                 (StatusCode::BAD_REQUEST, "unexpected_object")
             }
@@ -330,7 +334,12 @@ struct Owners {
 }
 
 impl Owners {
-    async fn of(&mut self, app: &AppState, platform: Platform, account: &str) -> Result<Option<CustomerId>, WebhookError> {
+    async fn of(
+        &mut self,
+        app: &AppState,
+        platform: Platform,
+        account: &str,
+    ) -> Result<Option<CustomerId>, WebhookError> {
         if let Some(owner) = self.known.get(account) {
             return Ok(owner.clone());
         }

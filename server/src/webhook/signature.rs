@@ -108,7 +108,13 @@ mod tests {
     #[test]
     fn malformed_headers_are_refused_before_any_hmac() {
         assert_eq!(MetaSignature::from_header(None), Err(SignatureError::Missing));
-        for value in ["", "sha256=", "sha1=00", "sha256=zz", &format!("sha256={}", "0".repeat(63))] {
+        for value in [
+            "",
+            "sha256=",
+            "sha1=00",
+            "sha256=zz",
+            &format!("sha256={}", "0".repeat(63)),
+        ] {
             assert_eq!(
                 MetaSignature::from_header(Some(&header(value))),
                 Err(SignatureError::Malformed),

@@ -53,7 +53,14 @@ async fn receive_update(
         .of(app, Platform::Telegram, connection)
         .await?
         .ok_or(WebhookError::UnknownConnection)?;
-    let credentials = match tenancy::load_credentials(app.store.as_ref(), &app.keyring, &owner, Platform::Telegram).await {
+    let credentials = match tenancy::load_credentials(
+        app.store.as_ref(),
+        &app.keyring,
+        &owner,
+        Platform::Telegram,
+    )
+    .await
+    {
         Ok(Some(credentials)) => credentials,
         Ok(None) => return Err(WebhookError::UnknownConnection),
         Err(ApplyError::ReadCredentialsFailed(error)) => {

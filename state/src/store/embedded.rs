@@ -5,7 +5,8 @@
 //! days after they end, the same GCRA rate limit, stream ids `<ms>-<seq>`
 //! that only increase, and one "key" per thing Redis would keep in a key (so
 //! [`Store::purge_customer`] counts alike). Time comes from a [`Clock`], so
-//! tests can move it. Nothing survives the process.
+//! tests can move it. Nothing survives the process. The inbound pipeline
+//! (inbox dedup, message statuses, delivery queue) is in `embedded/inbound.rs`.
 //!
 //! The mutex is never held across an `.await`: every method takes it, does
 //! its work on the maps, and lets it go.
@@ -22,12 +23,15 @@ use jiff::Timestamp;
 
 use super::rules::{self, AuditDay, AuditWindow};
 use super::{
-    AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, RateDecision, RateLimit, Result,
-    Route, RouteClaim, Store, StoreError, StreamEvent, StreamKind, UsageCounters,
+    Appended, AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, DeadLetter, DeliveryJob,
+    DeliveryTarget, InboundEvent, RateDecision, RateLimit, Result, Route, RouteClaim, Store, StoreError,
+    StreamEvent, StreamKind, UsageCounters,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::vault::Envelope;
 use crate::{ApiKeyHash, CustomerId};
+
+mod inbound;
 
 /// The [`Store`] kept in this process's memory.
 ///
@@ -88,6 +92,8 @@ struct Tables {
     /// The GCRA theoretical arrival time of each customer, in microseconds.
     rates: HashMap<CustomerId, i64>,
     streams: HashMap<(StreamKind, CustomerId), EventStream>,
+    /// Dedup entries, message statuses, delivery targets, queues and dead letters.
+    inbound: inbound::InboundTables,
 }
 
 /// One day of one customer's audit log, by score then append order.
@@ -99,6 +105,33 @@ struct EventStream {
     events: VecDeque<((u64, u64), serde_json::Value)>,
     /// The last id handed out; ids keep increasing after trims.
     last: (u64, u64),
+}
+
+impl EventStream {
+    /// Appends an event at `now_ms`, trims to `max_len` (at least 1), and
+    /// returns the event's id.
+    fn push(&mut self, now_ms: u64, event: serde_json::Value, max_len: usize) -> (u64, u64) {
+        let id = next_stream_id(&mut self.last, now_ms);
+        self.events.push_back((id, event));
+        while self.events.len() > max_len.max(1) {
+            self.events.pop_front();
+        }
+        id
+    }
+}
+
+/// The id of the next entry of a stream whose last id is `last`, as Redis
+/// issues them: the time in milliseconds, and a sequence number within one
+/// millisecond (or when the clock went back). Updates `last`.
+fn next_stream_id(last: &mut (u64, u64), now_ms: u64) -> (u64, u64) {
+    let (last_ms, last_seq) = *last;
+    let id = if now_ms > last_ms {
+        (now_ms, 0)
+    } else {
+        (last_ms, last_seq + 1)
+    };
+    *last = id;
+    id
 }
 
 impl Tables {
@@ -348,20 +381,7 @@ impl Store for EmbeddedStore {
         let now_ms = u64::try_from(self.clock.now().as_millisecond()).unwrap_or(0);
         let mut tables = self.tables();
         let stream = tables.streams.entry((kind, customer.clone())).or_default();
-
-        // Like Redis: the time in milliseconds, and a sequence number within
-        // one millisecond (or when the clock went back).
-        let (last_ms, last_seq) = stream.last;
-        let id = if now_ms > last_ms {
-            (now_ms, 0)
-        } else {
-            (last_ms, last_seq + 1)
-        };
-        stream.last = id;
-        stream.events.push_back((id, event.clone()));
-        while stream.events.len() > max_len.max(1) {
-            stream.events.pop_front();
-        }
+        let id = stream.push(now_ms, event.clone(), max_len);
         Ok(format_stream_id(id))
     }
 
@@ -387,6 +407,93 @@ impl Store for EmbeddedStore {
                 event: event.clone(),
             })
             .collect())
+    }
+
+    async fn append_inbound(
+        &self,
+        customer: &CustomerId,
+        inbound: &InboundEvent,
+        max_len: usize,
+    ) -> Result<Appended> {
+        let now = self.clock.now();
+        Ok(self.tables().append_inbound(now, customer, inbound, max_len))
+    }
+
+    async fn message_status(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let now = self.clock.now();
+        Ok(self.tables().message_status(now, customer, message_id))
+    }
+
+    async fn put_delivery_target(&self, customer: &CustomerId, target: &DeliveryTarget) -> Result<()> {
+        self.tables().put_delivery_target(customer, target);
+        Ok(())
+    }
+
+    async fn get_delivery_target(&self, customer: &CustomerId) -> Result<Option<DeliveryTarget>> {
+        Ok(self.tables().get_delivery_target(customer))
+    }
+
+    async fn delete_delivery_target(&self, customer: &CustomerId) -> Result<bool> {
+        Ok(self.tables().delete_delivery_target(customer))
+    }
+
+    async fn delivery_customers(&self) -> Result<Vec<CustomerId>> {
+        Ok(self.tables().delivery_customers())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        customer: &CustomerId,
+        consumer: &str,
+        claim_timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>> {
+        let now = self.clock.now();
+        self.tables()
+            .claim_deliveries(now, customer, consumer, claim_timeout, limit)
+    }
+
+    async fn complete_delivery(&self, customer: &CustomerId, job_id: &str) -> Result<bool> {
+        self.tables().complete_delivery(customer, job_id)
+    }
+
+    async fn retry_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool> {
+        let now = self.clock.now();
+        self.tables().retry_delivery(now, customer, job, delay, error)
+    }
+
+    async fn dead_letter_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        error: &str,
+    ) -> Result<Option<String>> {
+        let now = self.clock.now();
+        self.tables().dead_letter_delivery(now, customer, job, error)
+    }
+
+    async fn dead_letters(
+        &self,
+        customer: &CustomerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        self.tables().dead_letters(customer, after, limit)
+    }
+
+    async fn replay_dead_letter(&self, customer: &CustomerId, id: &str) -> Result<bool> {
+        let now = self.clock.now();
+        self.tables().replay_dead_letter(now, customer, id)
     }
 
     async fn purge_customer(&self, customer: &CustomerId) -> Result<u64> {
@@ -417,7 +524,8 @@ impl Store for EmbeddedStore {
         tables.streams.retain(|(_, owner), _| owner != customer);
         count(before - tables.streams.len());
 
-        Ok(removed)
+        let inbound = tables.purge_inbound(now, customer);
+        Ok(removed + inbound)
     }
 
     async fn ping(&self) -> Result<()> {

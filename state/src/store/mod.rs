@@ -21,9 +21,14 @@ use crate::vault::Envelope;
 use crate::{ApiKeyHash, CustomerId};
 
 pub mod embedded;
+pub mod inbound;
 pub mod redis;
 
 pub use embedded::EmbeddedStore;
+pub use inbound::{
+    Appended, DEAD_LETTER_MAX_LEN, DELIVERY_QUEUE_MAX_LEN, DeadLetter, DeliveryJob, DeliveryTarget,
+    INBOUND_DEDUP_TTL, InboundEvent, MESSAGE_STATUS_TTL, StatusOf,
+};
 pub use redis::RedisStore;
 
 /// How long audit entries are kept, counted from the end of their day.
@@ -311,17 +316,168 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: usize,
     ) -> Result<Vec<StreamEvent>>;
 
+    // --- inbound ---
+    //
+    // The inbound pipeline (see the [`inbound`] module). Every method
+    // below has a default body that fails with `StoreError::Backend`, so
+    // a store wrapper written before they existed still compiles; a
+    // wrapper must forward them to take part in the pipeline.
+
+    /// Appends an inbound event to the customer's inbox, at most once per
+    /// dedup key within [`INBOUND_DEDUP_TTL`], trimming the inbox to about
+    /// `max_len` events.
+    ///
+    /// # Guarantees
+    ///
+    /// One atomic step: the dedup key is remembered, the event appended, the
+    /// status of `event.status_of` recorded (unless a status of higher rank
+    /// is already there), and, if the customer has a [`DeliveryTarget`], the
+    /// event queued for delivery. A duplicate changes nothing. An error means
+    /// nothing was written, so the caller can answer with an error and let
+    /// the sender retry.
+    async fn append_inbound(
+        &self,
+        customer: &CustomerId,
+        inbound: &InboundEvent,
+        max_len: usize,
+    ) -> Result<Appended> {
+        let _ = (customer, inbound, max_len);
+        Err(not_implemented("append_inbound"))
+    }
+
+    /// The latest status event recorded for a sent message (the one of
+    /// highest rank), kept [`MESSAGE_STATUS_TTL`] after its last update.
+    async fn message_status(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        let _ = (customer, message_id);
+        Err(not_implemented("message_status"))
+    }
+
+    /// Sets (replaces) where the customer's inbound events are delivered.
+    /// Events appended from then on are queued for delivery.
+    async fn put_delivery_target(&self, customer: &CustomerId, target: &DeliveryTarget) -> Result<()> {
+        let _ = (customer, target);
+        Err(not_implemented("put_delivery_target"))
+    }
+
+    /// Where the customer's inbound events are delivered, if anywhere.
+    async fn get_delivery_target(&self, customer: &CustomerId) -> Result<Option<DeliveryTarget>> {
+        let _ = customer;
+        Err(not_implemented("get_delivery_target"))
+    }
+
+    /// Stops delivering the customer's events; true if a target was set.
+    /// Events already queued stay queued until a target is set again.
+    async fn delete_delivery_target(&self, customer: &CustomerId) -> Result<bool> {
+        let _ = customer;
+        Err(not_implemented("delete_delivery_target"))
+    }
+
+    /// Every customer with a delivery target, in no particular order.
+    async fn delivery_customers(&self) -> Result<Vec<CustomerId>> {
+        Err(not_implemented("delivery_customers"))
+    }
+
+    /// Claims up to `limit` deliveries of the customer for `consumer`.
+    ///
+    /// In order: retries that are due return to the queue; deliveries
+    /// another consumer claimed more than `claim_timeout` ago and has not
+    /// finished are taken over (that consumer is presumed dead); then new
+    /// deliveries are claimed. A claimed delivery is not handed to anyone
+    /// else until `claim_timeout` passes, so a worker must finish an attempt
+    /// well within it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidArgument`] for a consumer name that is not 1 to
+    /// 200 visible ASCII characters.
+    async fn claim_deliveries(
+        &self,
+        customer: &CustomerId,
+        consumer: &str,
+        claim_timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>> {
+        let _ = (customer, consumer, claim_timeout, limit);
+        Err(not_implemented("claim_deliveries"))
+    }
+
+    /// Ends a delivery that succeeded; true if it was still claimed (false
+    /// when another consumer finished it first).
+    async fn complete_delivery(&self, customer: &CustomerId, job_id: &str) -> Result<bool> {
+        let _ = (customer, job_id);
+        Err(not_implemented("complete_delivery"))
+    }
+
+    /// Ends a failed attempt and schedules the next one after `delay`, with
+    /// the attempt count raised by one; true if the delivery was still
+    /// claimed (false when another consumer finished it first, and then
+    /// nothing is scheduled).
+    async fn retry_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool> {
+        let _ = (customer, job, delay, error);
+        Err(not_implemented("retry_delivery"))
+    }
+
+    /// Gives a delivery up: moves it to the customer's dead letters, which
+    /// keep about [`DEAD_LETTER_MAX_LEN`]. Returns the dead letter's id, or
+    /// `None` when another consumer finished the delivery first.
+    async fn dead_letter_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        error: &str,
+    ) -> Result<Option<String>> {
+        let _ = (customer, job, error);
+        Err(not_implemented("dead_letter_delivery"))
+    }
+
+    /// Reads up to `limit` dead letters after the id `after` (from the start
+    /// when `None`), oldest first.
+    async fn dead_letters(
+        &self,
+        customer: &CustomerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        let _ = (customer, after, limit);
+        Err(not_implemented("dead_letters"))
+    }
+
+    /// Queues a dead letter for delivery again, with its attempt count
+    /// reset, and removes it from the dead letters; false if there is no
+    /// dead letter with that id.
+    async fn replay_dead_letter(&self, customer: &CustomerId, id: &str) -> Result<bool> {
+        let _ = (customer, id);
+        Err(not_implemented("replay_dead_letter"))
+    }
+
     // --- whole customer ---
 
     /// Removes every per-customer key of `customer` (credentials, connection
-    /// states, audit, usage, streams). Routes and API-key index entries are
-    /// not per-customer keys: release them first. Returns how many keys were removed.
+    /// states, audit, usage, streams, dedup keys, message statuses, the
+    /// delivery target, queue and dead letters) and its entry in the index
+    /// of delivery customers. Routes and API-key index entries are not
+    /// per-customer keys: release them first. Returns how many keys were removed.
     async fn purge_customer(&self, customer: &CustomerId) -> Result<u64>;
 
     // --- health ---
 
     /// Answers when the backend is reachable.
     async fn ping(&self) -> Result<()>;
+}
+
+/// The error of an inbound-pipeline method a store does not implement.
+fn not_implemented(method: &str) -> StoreError {
+    StoreError::Backend(format!("this store does not implement {method}"))
 }
 
 /// The rules both stores implement alike — audit days and their expiry, page

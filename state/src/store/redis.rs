@@ -10,6 +10,8 @@
 //! The code is written once for both deployments: `Connection`
 //! (`redis/connection.rs`) hides whether commands go to one Redis or to the
 //! cluster node owning a key. The Lua scripts sit next to it, in `redis/`.
+//! The inbound pipeline (inbox, message statuses, delivery queue) lives in
+//! `redis/inbound.rs`, one script per step, each over one customer's keys.
 //!
 //! Errors carry the step that failed and Redis's error class, never a
 //! stored value: a value may be a sealed credential.
@@ -25,13 +27,15 @@ use serde::de::DeserializeOwned;
 
 use super::rules::{self, AuditDay, AuditWindow};
 use super::{
-    AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, RateDecision, RateLimit, Result,
-    Route, RouteClaim, Store, StoreError, StreamEvent, StreamKind, UsageCounters,
+    Appended, AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, DeadLetter, DeliveryJob,
+    DeliveryTarget, InboundEvent, RateDecision, RateLimit, Result, Route, RouteClaim, Store, StoreError,
+    StreamEvent, StreamKind, UsageCounters,
 };
 use crate::vault::Envelope;
 use crate::{ApiKeyHash, CustomerId, keyspace};
 
 mod connection;
+mod inbound;
 
 use connection::Connection;
 
@@ -496,7 +500,91 @@ impl Store for RedisStore {
             .collect()
     }
 
+    async fn append_inbound(
+        &self,
+        customer: &CustomerId,
+        inbound: &InboundEvent,
+        max_len: usize,
+    ) -> Result<Appended> {
+        inbound::append_inbound(self, customer, inbound, max_len).await
+    }
+
+    async fn message_status(
+        &self,
+        customer: &CustomerId,
+        message_id: &str,
+    ) -> Result<Option<serde_json::Value>> {
+        inbound::message_status(self, customer, message_id).await
+    }
+
+    async fn put_delivery_target(&self, customer: &CustomerId, target: &DeliveryTarget) -> Result<()> {
+        inbound::put_delivery_target(self, customer, target).await
+    }
+
+    async fn get_delivery_target(&self, customer: &CustomerId) -> Result<Option<DeliveryTarget>> {
+        self.get_json(&keyspace::delivery_target(customer), "delivery target")
+            .await
+    }
+
+    async fn delete_delivery_target(&self, customer: &CustomerId) -> Result<bool> {
+        inbound::delete_delivery_target(self, customer).await
+    }
+
+    async fn delivery_customers(&self) -> Result<Vec<CustomerId>> {
+        inbound::delivery_customers(self).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        customer: &CustomerId,
+        consumer: &str,
+        claim_timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>> {
+        inbound::claim_deliveries(self, customer, consumer, claim_timeout, limit).await
+    }
+
+    async fn complete_delivery(&self, customer: &CustomerId, job_id: &str) -> Result<bool> {
+        inbound::complete_delivery(self, customer, job_id).await
+    }
+
+    async fn retry_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool> {
+        inbound::retry_delivery(self, customer, job, delay, error).await
+    }
+
+    async fn dead_letter_delivery(
+        &self,
+        customer: &CustomerId,
+        job: &DeliveryJob,
+        error: &str,
+    ) -> Result<Option<String>> {
+        inbound::dead_letter_delivery(self, customer, job, error).await
+    }
+
+    async fn dead_letters(
+        &self,
+        customer: &CustomerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        inbound::dead_letters(self, customer, after, limit).await
+    }
+
+    async fn replay_dead_letter(&self, customer: &CustomerId, id: &str) -> Result<bool> {
+        inbound::replay_dead_letter(self, customer, id).await
+    }
+
     async fn purge_customer(&self, customer: &CustomerId) -> Result<u64> {
+        // The index of delivery customers is global; leave it first, so a
+        // worker stops visiting the customer before its keys go.
+        inbound::forget_delivery_customer(self, customer).await?;
+
         // Every key of the customer carries its hash tag, so on a cluster they
         // all sit on the node owning the tag's slot: scanning that node finds
         // them all. Keys are deleted page by page as the scan returns them,

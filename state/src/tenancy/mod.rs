@@ -18,11 +18,16 @@
 //! The server reads back what was written with [`load_credentials`], or
 //! with [`Credentials::open`] on an envelope it already holds.
 //!
+//! A Customer's inbound delivery (`spec.delivery`) goes the same two steps
+//! with [`plan_delivery`] and [`apply_delivery`]; the server opens it with
+//! [`load_delivery_target`].
+//!
 //! No error, `Debug` output or status field built here carries a secret
 //! value: errors name Secret fields, never their contents.
 
 mod apply;
 mod credentials;
+mod delivery;
 mod plan;
 pub mod requirements;
 mod secret;
@@ -34,6 +39,10 @@ pub use apply::{
     mark_connection_failed, reencrypt_if_needed, remove_connection, remove_customer, revoke_api_key,
 };
 pub use credentials::Credentials;
+pub use delivery::{
+    DeliveryError, DeliveryPlan, SEAL_PLATFORM as DELIVERY_SEAL_PLATFORM, apply_delivery,
+    load_delivery_target, plan_delivery,
+};
 pub use plan::{
     API_KEY_PREFIX, ConnectionPlan, customer_summary, generate_api_key, plan_connection, route_from_key,
     telegram_connection_id,

@@ -139,7 +139,11 @@ fn change_event(account: &str, change: Change, raw: &Value) -> ParsedEvent {
     let mut event = InboxEvent::new(change.field.as_str(), Platform::Instagram, account, raw.clone());
     event.message_id = id_at(&change.value, "id");
     event.from = change.value.get("from").and_then(|from| id_at(from, "id"));
-    event.text = change.value.get("text").and_then(Value::as_str).map(str::to_owned);
+    event.text = change
+        .value
+        .get("text")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
 
     let dedup_key = match &event.message_id {
         Some(id) => format!("instagram:{}:{id}", change.field),
@@ -230,7 +234,10 @@ mod tests {
         assert_eq!(kinds, ["reaction", "comments"]);
         assert_eq!(batch.events[0].account, "178414");
         assert_eq!(batch.events[0].event.message_id.as_deref(), Some("mid.1"));
-        assert_eq!(batch.events[0].dedup_key, again.events[0].dedup_key, "redeliveries share the key");
+        assert_eq!(
+            batch.events[0].dedup_key, again.events[0].dedup_key,
+            "redeliveries share the key"
+        );
         assert_eq!(batch.events[1].dedup_key, "instagram:comments:c-1");
         assert_eq!(batch.events[1].event.text.as_deref(), Some("nice"));
     }
@@ -239,7 +246,10 @@ mod tests {
     fn bad_bodies_name_what_is_wrong() {
         let cases = [
             (json!({ "object": "page", "entry": [] }), "`object` must be"),
-            (json!({ "object": "instagram", "entry": [{ "messaging": [] }] }), "entry[0]: missing field `id`"),
+            (
+                json!({ "object": "instagram", "entry": [{ "messaging": [] }] }),
+                "entry[0]: missing field `id`",
+            ),
             (
                 json!({ "object": "instagram", "entry": [{ "id": "1", "messaging": [{ "message": { "text": "x" } }] }] }),
                 "entry[0].messaging[0].message: missing field `mid`",
@@ -257,7 +267,8 @@ mod tests {
 
     #[test]
     fn accounts_are_the_entry_ids() {
-        let payload = json!({ "object": "instagram", "entry": [{ "id": "1" }, { "id": 2 }, { "id": "1" }, {}] });
+        let payload =
+            json!({ "object": "instagram", "entry": [{ "id": "1" }, { "id": 2 }, { "id": "1" }, {}] });
 
         assert_eq!(accounts(&body(payload), 8), ["1", "2"]);
     }

@@ -214,7 +214,7 @@ fn expect_object(root: &Map<String, Value>, expected: &'static str) -> Result<()
 }
 
 /// The `entry` array of a Meta body.
-fn entries<'a>(root: &'a Map<String, Value>) -> Result<&'a [Value], PayloadError> {
+fn entries(root: &Map<String, Value>) -> Result<&[Value], PayloadError> {
     match root.get("entry") {
         Some(Value::Array(entries)) => Ok(entries),
         Some(_) => Err(shape("entry", "expected an array")),

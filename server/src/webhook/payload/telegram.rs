@@ -115,7 +115,9 @@ fn message_event(connection: &str, kind: &str, message: Message, raw: Value) -> 
     event.chat_id = Some(message.chat.id.to_string());
     event.timestamp = message.date.map(Value::from);
     event.text = message.text.or(message.caption);
-    event.reply_to = message.reply_to_message.map(|replied| replied.message_id.to_string());
+    event.reply_to = message
+        .reply_to_message
+        .map(|replied| replied.message_id.to_string());
     if let Some(from) = message.from {
         event.from = Some(from.id.to_string());
         event.contact_name = from.username.or(from.first_name);
@@ -146,7 +148,10 @@ mod tests {
         assert_eq!(parsed.account, "tenants.bot");
         assert_eq!(parsed.dedup_key, "telegram:tenants.bot:update:10001");
         let event = &parsed.event;
-        assert_eq!((event.kind.as_str(), event.message_type.as_deref()), ("message", Some("message")));
+        assert_eq!(
+            (event.kind.as_str(), event.message_type.as_deref()),
+            ("message", Some("message"))
+        );
         assert_eq!(event.message_id.as_deref(), Some("7"));
         assert_eq!(event.chat_id.as_deref(), Some("-100123"));
         assert_eq!(event.from.as_deref(), Some("42"));
@@ -173,8 +178,14 @@ mod tests {
         let cases = [
             (json!({ "message": {} }), "missing field `update_id`"),
             (json!({ "update_id": "1" }), "update_id: expected i64"),
-            (json!({ "update_id": 1, "message": { "chat": { "id": 1 } } }), "message: missing field `message_id`"),
-            (json!({ "update_id": 1, "message": { "message_id": 1 } }), "message: missing field `chat`"),
+            (
+                json!({ "update_id": 1, "message": { "chat": { "id": 1 } } }),
+                "message: missing field `message_id`",
+            ),
+            (
+                json!({ "update_id": 1, "message": { "message_id": 1 } }),
+                "message: missing field `chat`",
+            ),
         ];
         for (update, expected) in cases {
             let error = parse("ns.bot", &body(update.clone())).expect_err("a bad update");

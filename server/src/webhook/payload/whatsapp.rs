@@ -246,7 +246,8 @@ mod tests {
     fn messages_change(phone_number_id: &str, value: Value) -> Value {
         let mut value = value;
         value["messaging_product"] = json!("whatsapp");
-        value["metadata"] = json!({ "display_phone_number": "15550783881", "phone_number_id": phone_number_id });
+        value["metadata"] =
+            json!({ "display_phone_number": "15550783881", "phone_number_id": phone_number_id });
         json!({ "field": "messages", "value": value })
     }
 
@@ -309,7 +310,10 @@ mod tests {
         let keys: Vec<&str> = batch.events.iter().map(|e| e.dedup_key.as_str()).collect();
         assert_eq!(
             keys,
-            ["whatsapp:status:wamid.S:delivered", "whatsapp:status:wamid.S:read"]
+            [
+                "whatsapp:status:wamid.S:delivered",
+                "whatsapp:status:wamid.S:read"
+            ]
         );
         assert_eq!(
             batch.events[1].status_of,
@@ -352,7 +356,10 @@ mod tests {
             (json!({ "entry": [] }), "object: missing field"),
             (json!({ "object": "instagram", "entry": [] }), "`object` must be"),
             (json!({ "object": OBJECT }), "entry: missing field"),
-            (json!({ "object": OBJECT, "entry": {} }), "entry: expected an array"),
+            (
+                json!({ "object": OBJECT, "entry": {} }),
+                "entry: expected an array",
+            ),
             (
                 json!({ "object": OBJECT, "entry": [{ "changes": [{ "field": "messages", "value": {} }] }] }),
                 "entry[0].changes[0].value: missing field `metadata`",
