@@ -87,8 +87,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HERMES_LISTEN", default_value = DEFAULT_LISTEN)]
     pub listen: SocketAddr,
 
-    /// One Redis, e.g. `redis://redis:6379`.
-    #[arg(long, env = "REDIS_URL", conflicts_with = "redis_cluster_urls")]
+    /// One Redis, e.g. `redis://redis:6379`. When `REDIS_CLUSTER_URLS` is
+    /// also set, the cluster is used (as the operator does).
+    #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
     /// Seed nodes of a Redis Cluster, comma-separated.

@@ -41,12 +41,28 @@ fn send_args() -> Value {
 }
 
 #[test]
-fn the_standard_registry_offers_whatsapp_sending_and_connection_status() {
+fn the_standard_registry_offers_tools_for_every_platform_and_the_tenant_wide_ones() {
     let registry = Registry::standard();
 
-    let names: Vec<_> = registry.all().map(|tool| tool.spec().name).collect();
+    let specs: Vec<_> = registry.all().map(|tool| tool.spec()).collect();
 
-    assert_eq!(names, ["whatsapp_send_message", "connections_status"]);
+    for platform in Platform::ALL {
+        assert!(
+            specs.iter().any(|spec| spec.platform == Some(platform)),
+            "no tool for {platform}"
+        );
+    }
+    let tenant_wide: Vec<_> = specs
+        .iter()
+        .filter(|s| s.platform.is_none())
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(tenant_wide, ["connections_status", "inbox_list"]);
+    let mut names: Vec<_> = specs.iter().map(|spec| spec.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), specs.len(), "tool names are unique");
+    assert!(names.contains(&"whatsapp_send_message"));
 }
 
 #[test]
@@ -87,12 +103,19 @@ fn visible_tools_are_those_of_ready_connections_and_the_tenant_wide_ones() {
             .collect()
     };
 
-    assert_eq!(
-        names(&[state(true)]),
-        ["whatsapp_send_message", "connections_status"]
+    let ready = names(&[state(true)]);
+    assert!(ready.contains(&"whatsapp_send_message"));
+    assert!(ready.contains(&"whatsapp_mark_read"));
+    assert!(ready.contains(&"connections_status") && ready.contains(&"inbox_list"));
+    assert!(
+        ready.iter().all(|name| {
+            let spec = registry.get(name).expect("listed tools are registered").spec();
+            matches!(spec.platform, None | Some(Platform::Whatsapp))
+        }),
+        "only WhatsApp and tenant-wide tools: {ready:?}"
     );
-    assert_eq!(names(&[state(false)]), ["connections_status"]);
-    assert_eq!(names(&[]), ["connections_status"]);
+    assert_eq!(names(&[state(false)]), ["connections_status", "inbox_list"]);
+    assert_eq!(names(&[]), ["connections_status", "inbox_list"]);
 }
 
 #[tokio::test]
