@@ -1,4 +1,5 @@
-//! Building the `Ready` condition both controllers publish.
+//! Building the conditions the controllers publish: `Ready` on both
+//! resources, and `DeliveryReady` on a Customer with `spec.delivery`.
 //!
 //! A condition's `lastTransitionTime` moves only when its status flips, as
 //! Kubernetes conventions ask; so an unchanged outcome yields an identical
@@ -9,6 +10,10 @@ use jiff::Timestamp;
 
 /// The condition type both resources publish.
 pub const READY: &str = "Ready";
+
+/// The condition type saying whether a Customer's inbound delivery target
+/// is published; present only while the Customer has `spec.delivery`.
+pub const DELIVERY_READY: &str = "DeliveryReady";
 
 /// The reasons of the `Ready` condition.
 pub mod reason {
@@ -36,6 +41,8 @@ pub mod reason {
     pub const DUPLICATE_PLATFORM: &str = "DuplicatePlatform";
     /// An inbound route the connection needs belongs to another customer.
     pub const ROUTE_CONFLICT: &str = "RouteConflict";
+    /// The Customer's delivery target is written with its current signing secret.
+    pub const TARGET_PUBLISHED: &str = "TargetPublished";
 }
 
 /// A `Ready` condition for `generation`, stamped `now`.
@@ -46,8 +53,20 @@ pub fn ready(
     generation: Option<i64>,
     now: Timestamp,
 ) -> Condition {
+    of_type(READY, status, reason, message, generation, now)
+}
+
+/// A condition of type `type_` for `generation`, stamped `now`.
+pub fn of_type(
+    type_: &str,
+    status: ConditionStatus,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
     Condition {
-        type_: READY.to_owned(),
+        type_: type_.to_owned(),
         status,
         reason: reason.to_owned(),
         message: message.into(),
@@ -77,9 +96,19 @@ pub fn upsert(existing: &[Condition], mut condition: Condition) -> Vec<Condition
     conditions
 }
 
+/// `existing` without the condition of type `type_`.
+pub fn remove(existing: &[Condition], type_: &str) -> Vec<Condition> {
+    existing.iter().filter(|c| c.type_ != type_).cloned().collect()
+}
+
+/// The condition of type `type_` in a list, if there is one.
+pub fn find<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
 /// The `Ready` condition in a list, if there is one.
 pub fn find_ready(conditions: &[Condition]) -> Option<&Condition> {
-    conditions.iter().find(|c| c.type_ == READY)
+    find(conditions, READY)
 }
 
 /// Whether a list says `Ready=True`.

@@ -100,7 +100,7 @@ pub async fn run(deps: Dependencies, stop: CancellationToken) {
                 triggers::customer_to_refresh(&customers_for_connections.state(), &connection)
             })
             .watches(secrets_api.clone(), watch.clone(), move |secret| {
-                triggers::customers_keyed_by_secret(&customers_for_secrets.state(), &secret)
+                triggers::customers_reading_secret(&customers_for_secrets.state(), &secret)
             })
             .with_config(
                 Config::default()

@@ -5,7 +5,7 @@
 //! joins a whole chain for a log line.
 
 use hermes_state::sql::SqlError;
-use hermes_state::tenancy::{ApplyError, TenancyError};
+use hermes_state::tenancy::{ApplyError, DeliveryError, TenancyError};
 
 /// A result of a reconcile step.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,6 +45,10 @@ pub enum Error {
     #[error("writing state failed")]
     StateWriteFailed(#[source] ApplyError),
 
+    /// Writing or removing a Customer's delivery target failed in the store.
+    #[error("publishing the delivery target failed")]
+    PublishDeliveryFailed(#[source] DeliveryError),
+
     /// Reading runtime state from the store failed.
     #[error("reading state failed")]
     StateReadFailed(#[source] hermes_state::store::StoreError),
@@ -79,6 +83,7 @@ impl Error {
             Error::WriteApiKeySecretFailed { .. } => "WriteApiKeySecretFailed",
             Error::PatchStatusFailed(_) => "PatchStatusFailed",
             Error::StateWriteFailed(_) => "StateWriteFailed",
+            Error::PublishDeliveryFailed(_) => "PublishDeliveryFailed",
             Error::StateReadFailed(_) => "StateReadFailed",
             Error::SqlFailed(_) => "SqlFailed",
             Error::PlanFailed(_) => "PlanFailed",

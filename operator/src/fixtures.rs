@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use hermes_crds::{Customer, CustomerSpec, Platform, PlatformConnection, PlatformConnectionSpec};
 use hermes_state::sql::SqlRepo;
 use hermes_state::store::{
-    AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, EmbeddedStore, RateDecision,
-    RateLimit, Route, RouteClaim, Store, StoreError, StreamEvent, StreamKind, UsageCounters,
+    Appended, AuditEntry, AuditPage, AuditQuery, ConnectionState, CustomerSummary, DeadLetter, DeliveryJob,
+    DeliveryTarget, EmbeddedStore, InboundEvent, RateDecision, RateLimit, Route, RouteClaim, Store,
+    StoreError, StreamEvent, StreamKind, UsageCounters,
 };
 use hermes_state::vault::{Envelope, Keyring};
 use hermes_state::{ApiKeyHash, CustomerId};
@@ -59,8 +60,11 @@ const QUIET_PERIOD: Duration = Duration::from_millis(200);
 // ---------------------------------------------------------------------------
 // The store
 
-/// A [`Store`] that forwards to another, records the name of every write,
-/// and fails every call while [`fail`](Self::fail) is set.
+/// A [`Store`] that forwards every method to another, records the name of
+/// every write, and fails every call while [`fail`](Self::fail) is set.
+///
+/// Every method of [`Store`] is forwarded, including those with a default
+/// body: a default would fail where the inner store succeeds.
 pub struct RecordingStore {
     inner: Arc<dyn Store>,
     writes: Mutex<Vec<&'static str>>,
@@ -237,6 +241,83 @@ impl Store for RecordingStore {
         self.check()?;
         self.inner.read_events(k, c, after, limit).await
     }
+    async fn append_inbound(
+        &self,
+        c: &CustomerId,
+        i: &InboundEvent,
+        max_len: usize,
+    ) -> Result<Appended, StoreError> {
+        self.write("append_inbound").await?;
+        self.inner.append_inbound(c, i, max_len).await
+    }
+    async fn message_status(&self, c: &CustomerId, m: &str) -> Result<Option<Value>, StoreError> {
+        self.check()?;
+        self.inner.message_status(c, m).await
+    }
+    async fn put_delivery_target(&self, c: &CustomerId, t: &DeliveryTarget) -> Result<(), StoreError> {
+        self.write("put_delivery_target").await?;
+        self.inner.put_delivery_target(c, t).await
+    }
+    async fn get_delivery_target(&self, c: &CustomerId) -> Result<Option<DeliveryTarget>, StoreError> {
+        self.check()?;
+        self.inner.get_delivery_target(c).await
+    }
+    async fn delete_delivery_target(&self, c: &CustomerId) -> Result<bool, StoreError> {
+        self.write("delete_delivery_target").await?;
+        self.inner.delete_delivery_target(c).await
+    }
+    async fn delivery_customers(&self) -> Result<Vec<CustomerId>, StoreError> {
+        self.check()?;
+        self.inner.delivery_customers().await
+    }
+    async fn claim_deliveries(
+        &self,
+        c: &CustomerId,
+        consumer: &str,
+        claim_timeout: Duration,
+        limit: usize,
+    ) -> Result<Vec<DeliveryJob>, StoreError> {
+        self.write("claim_deliveries").await?;
+        self.inner
+            .claim_deliveries(c, consumer, claim_timeout, limit)
+            .await
+    }
+    async fn complete_delivery(&self, c: &CustomerId, job_id: &str) -> Result<bool, StoreError> {
+        self.write("complete_delivery").await?;
+        self.inner.complete_delivery(c, job_id).await
+    }
+    async fn retry_delivery(
+        &self,
+        c: &CustomerId,
+        j: &DeliveryJob,
+        delay: Duration,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.write("retry_delivery").await?;
+        self.inner.retry_delivery(c, j, delay, error).await
+    }
+    async fn dead_letter_delivery(
+        &self,
+        c: &CustomerId,
+        j: &DeliveryJob,
+        error: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.write("dead_letter_delivery").await?;
+        self.inner.dead_letter_delivery(c, j, error).await
+    }
+    async fn dead_letters(
+        &self,
+        c: &CustomerId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        self.check()?;
+        self.inner.dead_letters(c, after, limit).await
+    }
+    async fn replay_dead_letter(&self, c: &CustomerId, id: &str) -> Result<bool, StoreError> {
+        self.write("replay_dead_letter").await?;
+        self.inner.replay_dead_letter(c, id).await
+    }
     async fn purge_customer(&self, c: &CustomerId) -> Result<u64, StoreError> {
         self.write("purge_customer").await?;
         self.inner.purge_customer(c).await
@@ -326,13 +407,14 @@ impl Call {
 }
 
 impl ApiServer {
-    /// The bodies of every status patch and Event sent so far.
+    /// The bodies of every status patch and Event sent so far, an Event
+    /// created or (repeated, as a series) patched.
     pub fn statuses_and_events(&self) -> Vec<String> {
         self.sent
             .lock()
             .expect("the request log is never poisoned")
             .iter()
-            .filter(|(path, _)| path.ends_with("/status") || path.ends_with("/events"))
+            .filter(|(path, _)| path.ends_with("/status") || path.contains("/events"))
             .map(|(_, body)| body.clone())
             .collect()
     }
@@ -777,5 +859,99 @@ impl RedisProcess {
         if let Some(mut child) = self.child.take() {
             let _exit = child.wait().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hermes_state::store::StatusOf;
+
+    use super::*;
+
+    /// Walks one event through the inbound pipeline on a [`RecordingStore`]
+    /// over an embedded store: a method left to its default body fails.
+    #[tokio::test]
+    async fn the_recording_store_forwards_every_inbound_method() {
+        let store = RecordingStore::new(Arc::new(EmbeddedStore::new()));
+        let acme = CustomerId::new("acme").expect("acme is a valid customer id");
+        let keyring = Keyring::parse(KEY_K1).expect("the test keyring is valid");
+        let target = DeliveryTarget {
+            url: "https://hooks.acme.example/hermes".into(),
+            signing_secret: keyring
+                .seal(&acme, Platform::Email, b"sealed")
+                .expect("the keyring seals"),
+        };
+        let inbound = InboundEvent {
+            dedup_key: "whatsapp:status:wamid-1:read".into(),
+            event: json!({"type": "status", "messageId": "wamid-1"}),
+            status_of: Some(StatusOf {
+                message_id: "wamid-1".into(),
+                rank: 3,
+            }),
+        };
+        let claim = Duration::from_secs(30);
+
+        store
+            .put_delivery_target(&acme, &target)
+            .await
+            .expect("forwarded");
+        let stored = store.get_delivery_target(&acme).await.expect("forwarded");
+        let customers = store.delivery_customers().await.expect("forwarded");
+        let appended = store
+            .append_inbound(&acme, &inbound, 100)
+            .await
+            .expect("forwarded");
+        let status = store.message_status(&acme, "wamid-1").await.expect("forwarded");
+        let first = store
+            .claim_deliveries(&acme, "worker-1", claim, 10)
+            .await
+            .expect("forwarded");
+        let dead = store
+            .dead_letter_delivery(&acme, &first[0], "endpoint answered 500")
+            .await
+            .expect("forwarded")
+            .expect("the delivery was claimed");
+        let letters = store.dead_letters(&acme, None, 10).await.expect("forwarded");
+        let replayed = store.replay_dead_letter(&acme, &dead).await.expect("forwarded");
+        let second = store
+            .claim_deliveries(&acme, "worker-1", claim, 10)
+            .await
+            .expect("forwarded");
+        let retried = store
+            .retry_delivery(&acme, &second[0], Duration::ZERO, "timed out")
+            .await
+            .expect("forwarded");
+        let third = store
+            .claim_deliveries(&acme, "worker-1", claim, 10)
+            .await
+            .expect("forwarded");
+        let completed = store
+            .complete_delivery(&acme, &third[0].id)
+            .await
+            .expect("forwarded");
+        let deleted = store.delete_delivery_target(&acme).await.expect("forwarded");
+
+        assert_eq!(stored, Some(target));
+        assert_eq!(customers, vec![acme.clone()]);
+        assert!(!appended.is_duplicate());
+        assert!(status.is_some());
+        assert_eq!(letters.len(), 1);
+        assert!(replayed && retried && completed && deleted);
+        assert_eq!(third[0].attempt, 1);
+        assert_eq!(
+            store.writes(),
+            [
+                "put_delivery_target",
+                "append_inbound",
+                "claim_deliveries",
+                "dead_letter_delivery",
+                "replay_dead_letter",
+                "claim_deliveries",
+                "retry_delivery",
+                "claim_deliveries",
+                "complete_delivery",
+                "delete_delivery_target",
+            ]
+        );
     }
 }

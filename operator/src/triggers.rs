@@ -2,7 +2,7 @@
 //!
 //! | change to | re-reconciles |
 //! |---|---|
-//! | a Secret | the PlatformConnections whose `secretRef` names it; the Customer whose API key it holds |
+//! | a Secret | the PlatformConnections whose `secretRef` names it; the Customers whose API key or delivery signing secret it holds |
 //! | a Customer | its PlatformConnections (they wait for it to be Ready) |
 //! | a PlatformConnection | its Customer, when the connection's readiness disagrees with the Customer's `connectedPlatforms` |
 //!
@@ -34,18 +34,26 @@ pub fn connections_reading_secret(
         .collect()
 }
 
-/// The Customers whose API key `secret` holds: named by `apiKeySecretRef`,
-/// or generated for them.
-pub fn customers_keyed_by_secret(customers: &[Arc<Customer>], secret: &Secret) -> Vec<ObjectRef<Customer>> {
+/// The Customers that read `secret`: for their API key (named by
+/// `apiKeySecretRef`, or generated for them) or for the signing secret of
+/// their delivery (named by `delivery.signingSecretRef`).
+pub fn customers_reading_secret(customers: &[Arc<Customer>], secret: &Secret) -> Vec<ObjectRef<Customer>> {
     let namespace = secret.namespace();
     let name = secret.name_any();
+    let holds_key = |c: &Customer| match &c.spec.api_key_secret_ref {
+        Some(reference) => reference.name == name,
+        None => generated_secret_name(&c.name_any()) == name,
+    };
+    let signs_delivery = |c: &Customer| {
+        c.spec
+            .delivery
+            .as_ref()
+            .is_some_and(|delivery| delivery.signing_secret_ref.name == name)
+    };
     customers
         .iter()
         .filter(|c| c.namespace() == namespace)
-        .filter(|c| match &c.spec.api_key_secret_ref {
-            Some(reference) => reference.name == name,
-            None => generated_secret_name(&c.name_any()) == name,
-        })
+        .filter(|c| holds_key(c) || signs_delivery(c))
         .map(|c| ObjectRef::from_obj(c.as_ref()))
         .collect()
 }
@@ -95,7 +103,7 @@ pub fn customer_to_refresh(
 #[cfg(test)]
 mod tests {
     use hermes_crds::{
-        ConditionStatus, CustomerSpec, CustomerStatus, Platform, PlatformConnectionSpec,
+        ConditionStatus, CustomerSpec, CustomerStatus, Delivery, Platform, PlatformConnectionSpec,
         PlatformConnectionStatus, SecretKeyRef,
     };
     use jiff::Timestamp;
@@ -184,14 +192,41 @@ mod tests {
         ];
 
         assert_eq!(
-            customers_keyed_by_secret(&customers, &secret("team-a", "acme-api-key")),
+            customers_reading_secret(&customers, &secret("team-a", "acme-api-key")),
             vec![ObjectRef::new("acme").within("team-a")]
         );
         assert_eq!(
-            customers_keyed_by_secret(&customers, &secret("team-a", "globex-keys")),
+            customers_reading_secret(&customers, &secret("team-a", "globex-keys")),
             vec![ObjectRef::new("globex").within("team-a")]
         );
-        assert!(customers_keyed_by_secret(&customers, &secret("team-a", "unrelated")).is_empty());
+        assert!(customers_reading_secret(&customers, &secret("team-a", "unrelated")).is_empty());
+    }
+
+    #[test]
+    fn a_delivery_signing_secret_change_reaches_its_customer_once() {
+        let with_delivery = |name: &str, key_ref: Option<&str>, signing: &str| {
+            let mut customer = Arc::unwrap_or_clone(customer(name, key_ref, &[]));
+            customer.spec.delivery = Some(Delivery {
+                url: "https://hooks.acme.example/in".into(),
+                signing_secret_ref: SecretKeyRef {
+                    name: signing.into(),
+                    key: "signingSecret".into(),
+                },
+            });
+            Arc::new(customer)
+        };
+        let customers = vec![
+            with_delivery("acme", None, "acme-delivery"),
+            with_delivery("globex", Some("globex-shared"), "globex-shared"),
+        ];
+
+        let signing = customers_reading_secret(&customers, &secret("team-a", "acme-delivery"));
+        let shared = customers_reading_secret(&customers, &secret("team-a", "globex-shared"));
+        let other_namespace = customers_reading_secret(&customers, &secret("team-b", "acme-delivery"));
+
+        assert_eq!(signing, vec![ObjectRef::new("acme").within("team-a")]);
+        assert_eq!(shared, vec![ObjectRef::new("globex").within("team-a")]);
+        assert!(other_namespace.is_empty());
     }
 
     #[test]

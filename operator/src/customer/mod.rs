@@ -6,6 +6,10 @@
 //! is active, and recorded in the customers table. Suspending a customer
 //! re-indexes its key as inactive on the next reconcile.
 //!
+//! Once the key is indexed, the Customer's inbound delivery target is made
+//! to match `spec.delivery` and reported in a `DeliveryReady` condition
+//! beside `Ready` (see [`delivery`]).
+//!
 //! A customer id is global, so a Customer whose name an older Customer in
 //! another namespace already holds is refused with `DuplicateName` and
 //! writes nothing. Deleting a Customer revokes its key, releases the routes
@@ -15,6 +19,7 @@
 //! The decisions live in [`status`] (pure); this module does the I/O.
 
 pub mod api_key;
+pub mod delivery;
 pub mod status;
 
 #[cfg(test)]
@@ -39,7 +44,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use self::api_key::ApiKey;
 use self::status::{NameClaim, Outcome};
-use crate::conditions::reason;
+use crate::conditions::{self, reason};
 use crate::context::Context;
 use crate::{Error, Result};
 
@@ -154,7 +159,7 @@ async fn refuse_duplicate(
         &outcome,
         Timestamp::now(),
     );
-    publish_status(customer, ctx, namespace, desired, &outcome).await?;
+    publish_status(customer, ctx, namespace, desired, &outcome, None).await?;
     Ok(Action::requeue(DUPLICATE_RECHECK))
 }
 
@@ -224,7 +229,11 @@ async fn apply(customer: &Customer, ctx: &Context, namespace: &str) -> Result<Ac
         Err(error) => return state_unavailable(customer, ctx, namespace, Error::SqlFailed(error)).await,
     }
 
-    // 3. The status.
+    // 3. The delivery target. A store failure here is published in the
+    // status first, then fails the reconcile so it is retried.
+    let delivery = delivery::publish(customer, ctx, namespace, &id).await?;
+
+    // 4. The status.
     let outcome = if customer.spec.suspended {
         Outcome::not_ready(
             reason::SUSPENDED,
@@ -250,9 +259,26 @@ async fn apply(customer: &Customer, ctx: &Context, namespace: &str) -> Result<Ac
         id.as_str(),
     );
     desired.usage = usage(ctx, &id, now).await.or(desired.usage);
-    publish_status(customer, ctx, namespace, desired, &outcome).await?;
+    let desired = status::with_delivery(
+        desired,
+        customer.meta().generation,
+        delivery.outcome.as_ref(),
+        now,
+    );
+    publish_status(
+        customer,
+        ctx,
+        namespace,
+        desired,
+        &outcome,
+        delivery.outcome.as_ref(),
+    )
+    .await?;
 
-    Ok(Action::requeue(RESYNC))
+    match delivery.retry {
+        Some(error) => Err(error),
+        None => Ok(Action::requeue(RESYNC)),
+    }
 }
 
 /// Removes what the Customer wrote, if it holds its name.
@@ -366,7 +392,7 @@ async fn publish_failure(
         outcome,
         Timestamp::now(),
     );
-    publish_status(customer, ctx, namespace, desired, outcome).await?;
+    publish_status(customer, ctx, namespace, desired, outcome, None).await?;
     Ok(Action::requeue(RESYNC))
 }
 
@@ -400,26 +426,29 @@ async fn state_unavailable(
         &outcome,
         Timestamp::now(),
     );
-    if let Err(patch_error) = publish_status(customer, ctx, namespace, desired, &outcome).await {
+    if let Err(patch_error) = publish_status(customer, ctx, namespace, desired, &outcome, None).await {
         debug!(error = %crate::error::chain(&patch_error), "cannot publish StateUnavailable");
     }
     Err(error)
 }
 
 /// Patches the status when it differs from the current one, and publishes an
-/// Event when the `Ready` condition's status or reason changed.
+/// Event when the `Ready` condition's status or reason changed, and another
+/// when the `DeliveryReady` condition of `delivery` did.
 async fn publish_status(
     customer: &Customer,
     ctx: &Context,
     namespace: &str,
     desired: CustomerStatus,
     outcome: &Outcome,
+    delivery: Option<&Outcome>,
 ) -> Result<()> {
     let current = customer.status.as_ref();
     if current == Some(&desired) {
         return Ok(());
     }
     let transitioned = status::ready_transitioned(current, &desired);
+    let delivery_transitioned = status::transitioned(current, &desired, conditions::DELIVERY_READY);
 
     let api: Api<Customer> = Api::namespaced(ctx.client.clone(), namespace);
     let patch = serde_json::json!({
@@ -436,22 +465,28 @@ async fn publish_status(
     .map_err(Error::PatchStatusFailed)?;
 
     if transitioned {
-        let type_ = if outcome.status == ConditionStatus::True || outcome.reason == reason::SUSPENDED {
+        let normal = outcome.status == ConditionStatus::True || outcome.reason == reason::SUSPENDED;
+        ctx.publish(customer, event(outcome, normal, "Reconcile")).await;
+    }
+    if let Some(delivery) = delivery.filter(|_| delivery_transitioned) {
+        let normal = delivery.status == ConditionStatus::True;
+        ctx.publish(customer, event(delivery, normal, "PublishDelivery"))
+            .await;
+    }
+    Ok(())
+}
+
+/// The Event announcing `outcome`.
+fn event(outcome: &Outcome, normal: bool, action: &str) -> Event {
+    Event {
+        type_: if normal {
             EventType::Normal
         } else {
             EventType::Warning
-        };
-        ctx.publish(
-            customer,
-            Event {
-                type_,
-                reason: outcome.reason.to_owned(),
-                note: Some(outcome.message.clone()),
-                action: "Reconcile".into(),
-                secondary: None,
-            },
-        )
-        .await;
+        },
+        reason: outcome.reason.to_owned(),
+        note: Some(outcome.message.clone()),
+        action: action.into(),
+        secondary: None,
     }
-    Ok(())
 }

@@ -80,19 +80,20 @@ pub fn connected_platforms(
     platforms
 }
 
-/// The outcome a reconcile publishes as the `Ready` condition.
+/// The outcome a reconcile publishes as a condition (`Ready` or `DeliveryReady`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
-    /// `True` when the customer can call the API.
+    /// `True` when the customer can call the API (for `DeliveryReady`: when
+    /// its delivery target is published).
     pub status: ConditionStatus,
-    /// One of [`conditions::reason`].
+    /// One of [`conditions::reason`], or a reason a tenancy error names.
     pub reason: &'static str,
     /// For humans; never a secret value.
     pub message: String,
 }
 
 impl Outcome {
-    /// A `Ready=False` outcome.
+    /// A `False` outcome.
     pub fn not_ready(reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             status: ConditionStatus::False,
@@ -125,12 +126,43 @@ pub fn with_outcome(
     status
 }
 
+/// `status` with the `DeliveryReady` condition of `outcome`, or without
+/// one when `outcome` is `None` (the Customer asks for no delivery).
+pub fn with_delivery(
+    mut status: CustomerStatus,
+    generation: Option<i64>,
+    outcome: Option<&Outcome>,
+    now: Timestamp,
+) -> CustomerStatus {
+    status.conditions = match outcome {
+        Some(outcome) => conditions::upsert(
+            &status.conditions,
+            conditions::of_type(
+                conditions::DELIVERY_READY,
+                outcome.status,
+                outcome.reason,
+                outcome.message.clone(),
+                generation,
+                now,
+            ),
+        ),
+        None => conditions::remove(&status.conditions, conditions::DELIVERY_READY),
+    };
+    status
+}
+
 /// Whether the `Ready` condition's status or reason differs between two
 /// statuses: the moments worth an Event.
 pub fn ready_transitioned(current: Option<&CustomerStatus>, desired: &CustomerStatus) -> bool {
+    transitioned(current, desired, conditions::READY)
+}
+
+/// Whether the condition of type `type_` appeared, went, or changed its
+/// status or reason between two statuses.
+pub fn transitioned(current: Option<&CustomerStatus>, desired: &CustomerStatus, type_: &str) -> bool {
     let key = |status: Option<&CustomerStatus>| {
         status
-            .and_then(|s| conditions::find_ready(&s.conditions))
+            .and_then(|s| conditions::find(&s.conditions, type_))
             .map(|c| (c.status, c.reason.clone()))
     };
     key(current) != key(Some(desired))
@@ -276,5 +308,35 @@ mod tests {
         assert!(ready_transitioned(Some(&ready), &suspended));
         assert!(!ready_transitioned(Some(&suspended), &suspended_again));
         assert_eq!(suspended, suspended_again);
+    }
+
+    #[test]
+    fn a_delivery_condition_is_set_beside_ready_and_removed_with_the_delivery() {
+        let now = Timestamp::UNIX_EPOCH;
+        let ready = with_outcome(
+            None,
+            Some(1),
+            &Outcome {
+                status: ConditionStatus::True,
+                reason: reason::READY,
+                message: String::new(),
+            },
+            now,
+        );
+        let missing = Outcome::not_ready("DeliverySecretMissing", "Secret \"acme-delivery\" is missing");
+
+        let with = with_delivery(ready.clone(), Some(1), Some(&missing), now);
+        let without = with_delivery(with.clone(), Some(2), None, now);
+
+        let delivery =
+            conditions::find(&with.conditions, conditions::DELIVERY_READY).expect("the condition is set");
+        assert_eq!(
+            (delivery.status, delivery.reason.as_str()),
+            (ConditionStatus::False, "DeliverySecretMissing")
+        );
+        assert!(conditions::is_ready(&with.conditions), "Ready is untouched");
+        assert!(transitioned(Some(&ready), &with, conditions::DELIVERY_READY));
+        assert!(!ready_transitioned(Some(&ready), &with));
+        assert_eq!(without, ready);
     }
 }

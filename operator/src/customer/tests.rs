@@ -574,3 +574,360 @@ async fn an_api_error_on_the_status_patch_fails_the_reconcile() {
 
     assert_eq!(error.metric_label(), "PatchStatusFailed");
 }
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+/// The signing secret of acme's delivery, as its Secret holds it.
+const SIGNING_SECRET: &str = "whsec-acme-7f3a9c0e5b21d4-signing";
+
+/// The URL acme's events are delivered to.
+const DELIVERY_URL: &str = "https://hooks.acme.example/hermes";
+
+/// `customer` with a delivery signed with Secret `acme-delivery` field `signingSecret`.
+fn delivering(mut customer: Customer) -> Customer {
+    customer.spec.delivery = Some(hermes_crds::Delivery {
+        url: DELIVERY_URL.into(),
+        signing_secret_ref: SecretKeyRef {
+            name: "acme-delivery".into(),
+            key: "signingSecret".into(),
+        },
+    });
+    customer
+}
+
+/// The Secret `acme-delivery` with `fields`, as the API returns it.
+fn delivery_secret(fields: &[(&str, &str)]) -> Value {
+    to_json(&secret("acme-delivery", fields))
+}
+
+/// `customer` as it is once `status_patch` was applied.
+fn after(customer: &Customer, status_patch: &Value) -> Customer {
+    let mut next = customer.clone();
+    next.status = Some(
+        serde_json::from_value(status_patch["status"].clone()).expect("the patched status deserializes"),
+    );
+    next
+}
+
+fn delivery_ready_of(status_patch: &Value) -> Option<&Value> {
+    status_patch["status"]["conditions"]
+        .as_array()
+        .and_then(|conditions| conditions.iter().find(|c| c["type"] == "DeliveryReady"))
+}
+
+/// Runs a first reconcile of a delivering acme whose signing Secret holds
+/// [`SIGNING_SECRET`]; returns the status patch.
+async fn publish_delivery(h: &mut Harness, customer: &Customer) -> Value {
+    let task = run(h, customer);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(customer, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .ok(&delivery_secret(&[("signingSecret", SIGNING_SECRET)]));
+    let status_patch = expect_status_patch(h, customer).await;
+    let ready_event = expect_event(h).await;
+    let delivery_event = expect_event(h).await;
+    let action = finish(task).await.expect("the reconcile succeeded");
+
+    assert_eq!(action, Action::requeue(RESYNC));
+    assert_eq!(ready_event["reason"], "Ready");
+    assert_eq!(
+        (&delivery_event["reason"], &delivery_event["type"]),
+        (&json!("TargetPublished"), &json!("Normal"))
+    );
+    status_patch
+}
+
+#[tokio::test]
+async fn a_customer_with_a_delivery_publishes_its_target_sealed_with_the_signing_secret() {
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+
+    let status_patch = publish_delivery(&mut h, &acme_customer).await;
+
+    let delivery = delivery_ready_of(&status_patch).expect("the status carries DeliveryReady");
+    assert_eq!(
+        (&delivery["status"], &delivery["reason"]),
+        (&json!("True"), &json!("TargetPublished"))
+    );
+    assert_eq!(delivery["observedGeneration"], 3);
+    assert_eq!(ready_of(&status_patch)["status"], "True");
+    let stored = h
+        .store
+        .get_delivery_target(&acme())
+        .await
+        .expect("the store answers")
+        .expect("a target is stored");
+    assert_eq!(stored.url, DELIVERY_URL);
+    assert_eq!(stored.signing_secret.kid, "k1");
+    assert!(
+        !serde_json::to_string(&stored)
+            .expect("a target serializes")
+            .contains(SIGNING_SECRET),
+        "the stored target holds the signing secret sealed only"
+    );
+    let opened = tenancy::load_delivery_target(h.store.as_ref(), &h.ctx.keyring, &acme())
+        .await
+        .expect("the target opens")
+        .expect("a target is stored");
+    assert_eq!(opened.signing_secret.as_str(), SIGNING_SECRET);
+    assert_eq!(
+        h.store.delivery_customers().await.expect("the store answers"),
+        vec![acme()]
+    );
+    h.api.expect_no_more().await;
+}
+
+#[tokio::test]
+async fn removing_the_delivery_from_the_spec_removes_the_target() {
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+    let published = publish_delivery(&mut h, &acme_customer).await;
+    let mut undelivered = after(&acme_customer, &published);
+    undelivered.spec.delivery = None;
+    h.cache_customer(&undelivered);
+
+    let task = run(&h, &undelivered);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&undelivered, KEY_A));
+    let status_patch = expect_status_patch(&mut h, &undelivered).await;
+    let action = finish(task).await.expect("the reconcile succeeded");
+
+    assert_eq!(action, Action::requeue(RESYNC));
+    assert!(
+        delivery_ready_of(&status_patch).is_none(),
+        "DeliveryReady goes with the delivery"
+    );
+    assert_eq!(ready_of(&status_patch)["status"], "True");
+    assert!(
+        h.store
+            .get_delivery_target(&acme())
+            .await
+            .expect("the store answers")
+            .is_none()
+    );
+    assert!(
+        h.store
+            .delivery_customers()
+            .await
+            .expect("the store answers")
+            .is_empty()
+    );
+    h.api.expect_no_more().await;
+}
+
+#[tokio::test]
+async fn a_missing_signing_secret_is_reported_as_delivery_not_ready_and_publishes_no_target() {
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+
+    let task = run(&h, &acme_customer);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&acme_customer, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .not_found();
+    let status_patch = expect_status_patch(&mut h, &acme_customer).await;
+    let ready_event = expect_event(&mut h).await;
+    let delivery_event = expect_event(&mut h).await;
+    let action = finish(task)
+        .await
+        .expect("a missing Secret is reported, not an error");
+
+    assert_eq!(action, Action::requeue(RESYNC));
+    let ready = ready_of(&status_patch);
+    assert_eq!(
+        (&ready["status"], &ready["reason"]),
+        (&json!("True"), &json!("Ready")),
+        "the customer can still call the API"
+    );
+    let delivery = delivery_ready_of(&status_patch).expect("the status carries DeliveryReady");
+    assert_eq!(
+        (&delivery["status"], &delivery["reason"]),
+        (&json!("False"), &json!("DeliverySecretMissing"))
+    );
+    let message = delivery["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("acme-delivery") && message.contains("signingSecret"),
+        "{message}"
+    );
+    assert_eq!(ready_event["reason"], "Ready");
+    assert_eq!(
+        (&delivery_event["reason"], &delivery_event["type"]),
+        (&json!("DeliverySecretMissing"), &json!("Warning"))
+    );
+    assert!(
+        h.store
+            .get_delivery_target(&acme())
+            .await
+            .expect("the store answers")
+            .is_none()
+    );
+    assert!(!h.store.writes().contains(&"put_delivery_target"));
+    h.api.expect_no_more().await;
+}
+
+#[tokio::test]
+async fn a_signing_secret_gone_missing_keeps_the_last_published_target() {
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+    let published = after(&acme_customer, &publish_delivery(&mut h, &acme_customer).await);
+
+    let task = run(&h, &published);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&published, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .not_found();
+    let status_patch = expect_status_patch(&mut h, &published).await;
+    let delivery_event = expect_event(&mut h).await;
+    finish(task)
+        .await
+        .expect("a missing Secret is reported, not an error");
+
+    assert_eq!(
+        delivery_ready_of(&status_patch).map(|c| &c["reason"]),
+        Some(&json!("DeliverySecretMissing"))
+    );
+    assert_eq!(delivery_event["reason"], "DeliverySecretMissing");
+    let kept = tenancy::load_delivery_target(h.store.as_ref(), &h.ctx.keyring, &acme())
+        .await
+        .expect("the target opens")
+        .expect("the last target is kept");
+    assert_eq!(kept.signing_secret.as_str(), SIGNING_SECRET);
+    h.api.expect_no_more().await;
+}
+
+/// Makes the store fail from the next `put_delivery_target` on.
+fn fail_at_put_delivery_target(h: &Harness) {
+    let store = h.store.clone();
+    h.store.before_write(
+        "put_delivery_target",
+        Box::new(move || {
+            Box::pin(async move {
+                store.fail(true);
+            })
+        }),
+    );
+}
+
+#[tokio::test]
+async fn a_store_failure_while_publishing_the_target_is_reported_and_retried() {
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+    fail_at_put_delivery_target(&h);
+
+    let task = run(&h, &acme_customer);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&acme_customer, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .ok(&delivery_secret(&[("signingSecret", SIGNING_SECRET)]));
+    let status_patch = expect_status_patch(&mut h, &acme_customer).await;
+    expect_event(&mut h).await;
+    let delivery_event = expect_event(&mut h).await;
+    let error = finish(task).await.expect_err("the store is down");
+
+    assert_eq!(error.metric_label(), "PublishDeliveryFailed");
+    assert_eq!(
+        error_policy(Arc::new(acme_customer.clone()), &error, h.ctx.clone()),
+        Action::requeue(std::time::Duration::from_secs(1))
+    );
+    assert_eq!(ready_of(&status_patch)["status"], "True");
+    assert_eq!(
+        delivery_ready_of(&status_patch).map(|c| (&c["status"], &c["reason"])),
+        Some((&json!("False"), &json!("StateUnavailable")))
+    );
+    assert_eq!(
+        (&delivery_event["reason"], &delivery_event["type"]),
+        (&json!("StateUnavailable"), &json!("Warning"))
+    );
+    h.store.fail(false);
+    assert!(
+        h.store
+            .get_delivery_target(&acme())
+            .await
+            .expect("the store answers")
+            .is_none()
+    );
+    h.api.expect_no_more().await;
+}
+
+#[tokio::test]
+async fn nothing_a_customer_reconcile_logs_emits_or_writes_to_status_contains_a_secret_value() {
+    let logs = LogBuffer::default();
+    let _subscriber = tracing::subscriber::set_default(logs.subscriber());
+    let mut h = Harness::new().await;
+    let acme_customer = delivering(customer("acme", true));
+    h.cache_customer(&acme_customer);
+
+    // Published.
+    let published = after(&acme_customer, &publish_delivery(&mut h, &acme_customer).await);
+
+    // Not published: the secret sits in a field the delivery does not name.
+    let task = run(&h, &published);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&published, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .ok(&delivery_secret(&[("signing", SIGNING_SECRET)]));
+    expect_status_patch(&mut h, &published).await;
+    expect_event(&mut h).await;
+    finish(task).await.expect("a missing field is reported");
+
+    // The store fails while the target is written.
+    fail_at_put_delivery_target(&h);
+    let task = run(&h, &published);
+    h.api
+        .expect(Method::GET, &secret_path("acme-api-key"))
+        .await
+        .ok(&owned_secret(&published, KEY_A));
+    h.api
+        .expect(Method::GET, &secret_path("acme-delivery"))
+        .await
+        .ok(&delivery_secret(&[("signingSecret", SIGNING_SECRET)]));
+    expect_status_patch(&mut h, &published).await;
+    expect_event(&mut h).await;
+    let error = finish(task).await.expect_err("the store is down");
+    error_policy(Arc::new(published.clone()), &error, h.ctx.clone());
+
+    let logged = logs.contents();
+    assert!(
+        logged.contains("customer reconcile failed"),
+        "the log capture works: {logged}"
+    );
+    let sent = h.api.statuses_and_events();
+    assert!(sent.len() >= 7, "statuses and events were captured: {sent:?}");
+    for secret in [SIGNING_SECRET, KEY_A] {
+        assert!(!logged.contains(secret), "a log line holds a secret value");
+        for body in &sent {
+            assert!(
+                !body.contains(secret),
+                "a status or Event holds a secret value: {body}"
+            );
+        }
+    }
+}
