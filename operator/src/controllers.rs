@@ -3,7 +3,7 @@
 //! Five watches feed them: Customers and PlatformConnections (each the main
 //! resource of its controller, cached in a reflector both controllers read),
 //! and Secrets, Customers and PlatformConnections again as triggers (see
-//! [`triggers`](crate::triggers)). Secrets are not cached: a trigger only
+//! [`triggers`]). Secrets are not cached: a trigger only
 //! maps a Secret to the objects that read it, and the reconcile reads the
 //! Secret itself when it needs it.
 

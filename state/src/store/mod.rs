@@ -1,8 +1,8 @@
 //! The runtime state the operator writes and the server reads.
 //!
-//! [`Store`] is the one interface; [`RedisStore`](redis::RedisStore) backs a
+//! [`Store`] is the one interface; [`RedisStore`] backs a
 //! cluster deployment (a single Redis or a Redis Cluster) and
-//! [`EmbeddedStore`](embedded::EmbeddedStore) backs `dev` mode and tests.
+//! [`EmbeddedStore`] backs `dev` mode and tests.
 //! Both pass the same conformance suite (`state/tests/store_conformance.rs`).
 //!
 //! Every per-customer key shares the customer's hash tag (see
