@@ -24,8 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::rest::records::{DEFAULT_PAGE, MAX_PAGE};
-use crate::rest::{ApiQuery, Caller, ErrorBody};
+use crate::rest::{ApiQuery, Caller, ErrorBody, page_size, read_failed};
 use crate::tools::{
     Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured,
 };
@@ -188,15 +187,7 @@ pub async fn rest_list(
     Caller(tenant): Caller,
     ApiQuery(params): ApiQuery<InboxParams>,
 ) -> Result<Json<InboxPageView>, ApiError> {
-    let limit = match params.limit {
-        None => DEFAULT_PAGE,
-        Some(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-        Some(_) => {
-            return Err(ApiError::InvalidParameter(format!(
-                "`limit` must be between 1 and {MAX_PAGE}"
-            )));
-        }
-    };
+    let limit = page_size(params.limit)?;
     let platform = match params.platform.as_deref() {
         None => None,
         Some(name) => Some(name.parse::<Platform>().map_err(|_| {
@@ -260,15 +251,7 @@ fn platform_names() -> String {
 }
 
 fn store_failed(error: StoreError) -> ApiError {
-    match error {
-        StoreError::InvalidArgument(_) => {
-            ApiError::InvalidParameter("`after` is not an inbox id (<ms>-<seq>)".into())
-        }
-        StoreError::Backend(_) | StoreError::Corrupt { .. } => {
-            tracing::warn!(%error, "reading the inbox failed");
-            ApiError::Unavailable
-        }
-    }
+    read_failed(error, || "`after` is not an inbox id (<ms>-<seq>)".into())
 }
 
 // --- the tool ---

@@ -10,8 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::rest::records::{DEFAULT_PAGE, MAX_PAGE};
-use crate::rest::{ApiQuery, Caller, ErrorBody};
+use crate::rest::{ApiQuery, Caller, ErrorBody, page_size, read_failed};
 
 /// The query of `GET /api/deliveries/dead`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -81,15 +80,7 @@ pub async fn list(
     Caller(tenant): Caller,
     ApiQuery(params): ApiQuery<DeadLetterParams>,
 ) -> Result<Json<DeadLetterPage>, ApiError> {
-    let limit = match params.limit {
-        None => DEFAULT_PAGE,
-        Some(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-        Some(_) => {
-            return Err(ApiError::InvalidParameter(format!(
-                "`limit` must be between 1 and {MAX_PAGE}"
-            )));
-        }
-    };
+    let limit = page_size(params.limit)?;
     let dead = app
         .store
         .dead_letters(&tenant.id, params.after.as_deref(), limit)
@@ -146,13 +137,7 @@ pub async fn replay(
 
 /// A store failure: the caller's argument (`param`) when the store says so, else unavailable.
 fn store_failed(error: StoreError, param: &str) -> ApiError {
-    match error {
-        StoreError::InvalidArgument(_) => {
-            ApiError::InvalidParameter(format!("`{param}` is not a dead-letter id (<ms>-<seq>)"))
-        }
-        StoreError::Backend(_) | StoreError::Corrupt { .. } => {
-            tracing::warn!(%error, "reading dead letters failed");
-            ApiError::Unavailable
-        }
-    }
+    read_failed(error, || {
+        format!("`{param}` is not a dead-letter id (<ms>-<seq>)")
+    })
 }

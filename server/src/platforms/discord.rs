@@ -20,7 +20,7 @@ use serde_json::Value;
 use tracing::debug;
 
 use super::http::{Answer, malformed, send};
-use super::{Endpoint, refusal};
+use super::{Endpoint, api_url, refusal};
 use crate::tools::ToolError;
 
 pub use hermes_state::tenancy::requirements::fields::BOT_TOKEN;
@@ -244,18 +244,7 @@ fn authorization(bot_token: &str) -> Result<HeaderValue, ToolError> {
 
 /// `{base}/channels/{channel id}/messages`, each segment escaped.
 fn messages_url(base: &str, channel_id: &str) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the Discord API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the Discord API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend(["channels", channel_id, "messages"]);
-    Ok(url)
+    api_url(Platform::Discord, base, &["channels", channel_id, "messages"])
 }
 
 #[cfg(test)]

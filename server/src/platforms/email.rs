@@ -314,7 +314,7 @@ impl EmailConnection {
 
 /// Loads and opens `customer`'s email credentials and reads their settings.
 ///
-/// This is [`super::load_connection`] for a platform whose servers the
+/// This is [`super::load_connection`] (sharing its [`super::open_credentials`]) for a platform whose servers the
 /// settings name: the deployment's "API base" for email is an optional
 /// [`SmtpUrl`] overriding the SMTP server.
 ///
@@ -325,20 +325,7 @@ impl EmailConnection {
 ///   does not open, the settings are not email settings, or the SMTP URL
 ///   override is not one. The cause is logged, without any secret.
 pub async fn load_connection(app: &AppState, customer: &CustomerId) -> Result<EmailConnection, ToolError> {
-    let envelope = match app.store.get_credentials(customer, Platform::Email).await {
-        Ok(Some(envelope)) => envelope,
-        Ok(None) => return Err(ToolError::NotConnected(Platform::Email)),
-        Err(error) => {
-            warn!(%error, "email credentials unreadable from the store");
-            return Err(ToolError::Internal);
-        }
-    };
-
-    let credentials =
-        Credentials::open(&app.keyring, customer, Platform::Email, &envelope).map_err(|error| {
-            warn!(%error, "stored email credentials do not open");
-            ToolError::Internal
-        })?;
+    let credentials = super::open_credentials(app, customer, Platform::Email).await?;
     let settings = credentials.settings_as::<EmailSettings>().map_err(|error| {
         warn!(%error, "stored email settings are malformed");
         ToolError::Internal

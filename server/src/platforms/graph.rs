@@ -1,4 +1,5 @@
-//! The Meta Graph API error object, shared by WhatsApp and Instagram.
+//! What WhatsApp and Instagram share of the Meta Graph API: its JSON posts
+//! and its error object.
 //!
 //! Graph answers a failed call with `{"error": {message, type, code,
 //! error_subcode, error_data: {details}, fbtrace_id}}` (platforms.md 1.3).
@@ -6,10 +7,34 @@
 //! details and the trace id are kept for the person reading the result.
 
 use hermes_crds::Platform;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::http::{Answer, retry_after};
+use super::Endpoint;
+use super::http::{Answer, retry_after, send};
 use crate::tools::ToolError;
+
+/// Posts `body` as JSON to `url` with `access_token` as bearer token.
+///
+/// # Errors
+///
+/// The errors of [`send`]; for a non-success answer, the error `error_of`
+/// reads from it and the token.
+pub async fn post_json(
+    platform: Platform,
+    endpoint: &Endpoint<'_>,
+    url: reqwest::Url,
+    access_token: &str,
+    body: &impl Serialize,
+    error_of: fn(&Answer, &str) -> ToolError,
+) -> Result<Answer, ToolError> {
+    let request = endpoint.http.post(url).bearer_auth(access_token).json(body);
+    let answer = send(platform, endpoint, request).await?;
+    if answer.status.is_success() {
+        Ok(answer)
+    } else {
+        Err(error_of(&answer, access_token))
+    }
+}
 
 /// Graph error codes that mean "slow down": application request limit (4),
 /// business use case rate limit (80007), WhatsApp throughput (130429) and

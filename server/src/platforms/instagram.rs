@@ -17,9 +17,9 @@ use std::time::Duration;
 use hermes_crds::{InstagramLogin, Platform};
 use serde::{Deserialize, Serialize};
 
-use super::Endpoint;
-use super::graph::error_from_answer;
+use super::graph::{error_from_answer, post_json};
 use super::http::{Answer, malformed, retry_after, send};
+use super::{Endpoint, api_url};
 use crate::tools::ToolError;
 
 /// The secret field holding the Instagram (or Page) access token.
@@ -139,11 +139,15 @@ pub async fn publish_photo(
 
     wait_until_finished(endpoint, graph_version, &container_id, access_token, polling).await?;
 
-    let url = graph_url(endpoint.base_url, &[graph_version, user_id, "media_publish"])?;
+    let url = api_url(
+        Platform::Instagram,
+        endpoint.base_url,
+        &[graph_version, user_id, "media_publish"],
+    )?;
     let body = PublishBody {
         creation_id: &container_id,
     };
-    let answer = post_json(endpoint, url, access_token, &body).await?;
+    let answer = post_json(Platform::Instagram, endpoint, url, access_token, &body, error_of).await?;
     let published: IdAnswer = parse(&answer)?;
 
     Ok(Published {
@@ -160,12 +164,16 @@ async fn create_container(
     access_token: &str,
     photo: &Photo<'_>,
 ) -> Result<String, ToolError> {
-    let url = graph_url(endpoint.base_url, &[graph_version, user_id, "media"])?;
+    let url = api_url(
+        Platform::Instagram,
+        endpoint.base_url,
+        &[graph_version, user_id, "media"],
+    )?;
     let body = CreateContainerBody {
         image_url: photo.image_url,
         caption: photo.caption,
     };
-    let answer = post_json(endpoint, url, access_token, &body).await?;
+    let answer = post_json(Platform::Instagram, endpoint, url, access_token, &body, error_of).await?;
     parse::<IdAnswer>(&answer).map(|container| container.id)
 }
 
@@ -229,7 +237,11 @@ async fn container_status(
     container_id: &str,
     access_token: &str,
 ) -> Result<String, ToolError> {
-    let url = graph_url(endpoint.base_url, &[graph_version, container_id])?;
+    let url = api_url(
+        Platform::Instagram,
+        endpoint.base_url,
+        &[graph_version, container_id],
+    )?;
     let request = endpoint
         .http
         .get(url)
@@ -304,7 +316,11 @@ pub async fn send_message(
         InstagramLogin::Instagram => user_id,
         InstagramLogin::Facebook => "me",
     };
-    let url = graph_url(endpoint.base_url, &[graph_version, sender, "messages"])?;
+    let url = api_url(
+        Platform::Instagram,
+        endpoint.base_url,
+        &[graph_version, sender, "messages"],
+    )?;
     let body = SendMessageBody {
         recipient: Recipient {
             id: message.recipient_id,
@@ -312,24 +328,8 @@ pub async fn send_message(
         message: MessageBody { text: message.text },
     };
 
-    let answer = post_json(endpoint, url, access_token, &body).await?;
+    let answer = post_json(Platform::Instagram, endpoint, url, access_token, &body, error_of).await?;
     parse::<SendMessageAnswer>(&answer).map(|sent| sent.message_id)
-}
-
-/// Posts `body` as JSON; a non-success answer becomes the error it carries.
-async fn post_json(
-    endpoint: &Endpoint<'_>,
-    url: reqwest::Url,
-    access_token: &str,
-    body: &impl Serialize,
-) -> Result<Answer, ToolError> {
-    let request = endpoint.http.post(url).bearer_auth(access_token).json(body);
-    let answer = send(Platform::Instagram, endpoint, request).await?;
-    if answer.status.is_success() {
-        Ok(answer)
-    } else {
-        Err(error_of(&answer, access_token))
-    }
 }
 
 /// The tool error of a Graph error answer, with Instagram's own throttling
@@ -349,22 +349,6 @@ fn error_of(answer: &Answer, access_token: &str) -> ToolError {
 /// A success answer's body as `T`.
 fn parse<T: serde::de::DeserializeOwned>(answer: &Answer) -> Result<T, ToolError> {
     serde_json::from_slice(&answer.body).map_err(|_| malformed(Platform::Instagram))
-}
-
-/// `{base}/{segments…}`, each segment escaped.
-fn graph_url(base: &str, segments: &[&str]) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the Instagram API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the Instagram API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
 }
 
 #[cfg(test)]

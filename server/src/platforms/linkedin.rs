@@ -14,7 +14,7 @@ use http::HeaderValue;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Answer, malformed, retry_after, send};
-use super::{Endpoint, refusal};
+use super::{Endpoint, api_url, refusal};
 use crate::tools::ToolError;
 
 pub use hermes_state::tenancy::requirements::fields::ACCESS_TOKEN;
@@ -211,18 +211,7 @@ pub fn escape_commentary(text: &str) -> String {
 
 /// `{base}/rest/posts`.
 fn posts_url(base: &str) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the LinkedIn API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the LinkedIn API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend(["rest", "posts"]);
-    Ok(url)
+    api_url(Platform::Linkedin, base, &["rest", "posts"])
 }
 
 #[cfg(test)]

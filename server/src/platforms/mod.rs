@@ -102,6 +102,15 @@ impl Connection {
         }
     }
 
+    /// The endpoint to call this connection's platform through, with
+    /// `timeout` as the deadline of the call instead of [`CALL_TIMEOUT`].
+    pub fn endpoint_with_timeout<'a>(&'a self, app: &'a AppState, timeout: Duration) -> Endpoint<'a> {
+        Endpoint {
+            timeout,
+            ..self.endpoint(app)
+        }
+    }
+
     /// A secret field of the connection.
     ///
     /// # Errors
@@ -147,19 +156,7 @@ pub async fn load_connection(
     customer: &CustomerId,
     platform: Platform,
 ) -> Result<Connection, ToolError> {
-    let envelope = match app.store.get_credentials(customer, platform).await {
-        Ok(Some(envelope)) => envelope,
-        Ok(None) => return Err(ToolError::NotConnected(platform)),
-        Err(error) => {
-            warn!(%error, %platform, "credentials unreadable from the store");
-            return Err(ToolError::Internal);
-        }
-    };
-
-    let credentials = Credentials::open(&app.keyring, customer, platform, &envelope).map_err(|error| {
-        warn!(%error, %platform, "stored credentials do not open");
-        ToolError::Internal
-    })?;
+    let credentials = open_credentials(app, customer, platform).await?;
 
     let base_url = credentials
         .api_base
@@ -178,10 +175,60 @@ pub async fn load_connection(
     })
 }
 
+/// Reads `customer`'s sealed credentials for `platform` from the store and
+/// opens them under this server's keyring.
+///
+/// # Errors
+///
+/// - [`ToolError::NotConnected`] when no credentials are stored;
+/// - [`ToolError::Internal`] when the store cannot be read or the envelope
+///   does not open. The cause is logged, without any secret.
+pub async fn open_credentials(
+    app: &AppState,
+    customer: &CustomerId,
+    platform: Platform,
+) -> Result<Credentials, ToolError> {
+    let envelope = match app.store.get_credentials(customer, platform).await {
+        Ok(Some(envelope)) => envelope,
+        Ok(None) => return Err(ToolError::NotConnected(platform)),
+        Err(error) => {
+            warn!(%error, %platform, "credentials unreadable from the store");
+            return Err(ToolError::Internal);
+        }
+    };
+
+    Credentials::open(&app.keyring, customer, platform, &envelope).map_err(|error| {
+        warn!(%error, %platform, "stored credentials do not open");
+        ToolError::Internal
+    })
+}
+
 /// The `baseUrl` of a connection's settings, for platforms whose address is
 /// the tenant's own (the Obsidian plugin).
 fn settings_base_url(credentials: &Credentials) -> Option<String> {
     credentials.settings.get("baseUrl")?.as_str().map(str::to_owned)
+}
+
+/// `{base}/{segments…}`, each segment escaped (an empty last segment gives
+/// a trailing slash): the URL of one operation of `platform`'s API.
+///
+/// # Errors
+///
+/// [`ToolError::Internal`] when the configured base is not a URL that can
+/// have a path; the cause is logged, without the URL.
+pub fn api_url(platform: Platform, base: &str, segments: &[&str]) -> Result<reqwest::Url, ToolError> {
+    let mut url = reqwest::Url::parse(base).map_err(|_| {
+        warn!(%platform, "the API base is not a URL");
+        ToolError::Internal
+    })?;
+    url.path_segments_mut()
+        .map_err(|()| {
+            warn!(%platform, "the API base cannot have a path");
+            ToolError::Internal
+        })?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
 }
 
 /// The connection a send of `platform` goes through, or `None` when it must

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use tracing::{debug, warn};
 
 use super::http::{Answer, malformed, retry_after, send};
-use super::{Endpoint, refusal};
+use super::{Endpoint, api_url, refusal};
 use crate::tools::ToolError;
 
 /// The secret field holding the plugin's API key.
@@ -79,16 +79,7 @@ pub async fn put_note(
     path: &str,
     content: &str,
 ) -> Result<(), ToolError> {
-    let url = vault_url(endpoint.base_url, path)?;
-    let request = endpoint
-        .http
-        .put(url)
-        .bearer_auth(api_key)
-        .header(http::header::CONTENT_TYPE, MARKDOWN)
-        .body(content.to_owned());
-
-    let answer = send(Platform::Obsidian, endpoint, request).await?;
-    expect_success(&answer, api_key, Some(path))
+    write_note(endpoint, reqwest::Method::PUT, api_key, path, content).await
 }
 
 /// Appends `content` to the end of the note at `path`, creating the note
@@ -103,10 +94,22 @@ pub async fn append_note(
     path: &str,
     content: &str,
 ) -> Result<(), ToolError> {
+    write_note(endpoint, reqwest::Method::POST, api_key, path, content).await
+}
+
+/// Sends `content` as markdown to the note at `path` with `method`: `PUT`
+/// replaces the note, `POST` appends to it.
+async fn write_note(
+    endpoint: &Endpoint<'_>,
+    method: reqwest::Method,
+    api_key: &str,
+    path: &str,
+    content: &str,
+) -> Result<(), ToolError> {
     let url = vault_url(endpoint.base_url, path)?;
     let request = endpoint
         .http
-        .post(url)
+        .request(method, url)
         .bearer_auth(api_key)
         .header(http::header::CONTENT_TYPE, MARKDOWN)
         .body(content.to_owned());
@@ -192,7 +195,7 @@ pub async fn search(
     query: &str,
     context_length: u32,
 ) -> Result<Vec<SearchHit>, ToolError> {
-    let url = plugin_url(endpoint.base_url, &["search", "simple", ""])?;
+    let url = api_url(Platform::Obsidian, endpoint.base_url, &["search", "simple", ""])?;
     let context_length = context_length.to_string();
     let request = || {
         endpoint
@@ -276,24 +279,7 @@ fn refused(answer: &Answer, api_key: &str, note: Option<&str>) -> ToolError {
 /// `{base}/vault/{path}`, each segment of `path` percent-encoded.
 fn vault_url(base: &str, path: &str) -> Result<reqwest::Url, ToolError> {
     let segments: Vec<&str> = std::iter::once("vault").chain(path.split('/')).collect();
-    plugin_url(base, &segments)
-}
-
-/// `{base}/{segments…}`, each segment escaped (an empty last segment gives
-/// a trailing slash).
-fn plugin_url(base: &str, segments: &[&str]) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        warn!("the Obsidian base URL is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            warn!("the Obsidian base URL cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
+    api_url(Platform::Obsidian, base, &segments)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::http::{Answer, malformed, retry_after, send};
-use super::{Endpoint, refusal};
+use super::{Endpoint, api_url, refusal};
 use crate::tools::ToolError;
 
 pub use hermes_state::tenancy::requirements::fields::BOT_TOKEN;
@@ -192,18 +192,11 @@ fn rate_limited(retry_after_secs: Option<u64>) -> ToolError {
 
 /// `{base}/bot<token>/<method>`, each segment escaped. No error names the URL.
 fn method_url(base: &str, bot_token: &str, method: &str) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the Telegram API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the Telegram API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend([format!("bot{bot_token}").as_str(), method]);
-    Ok(url)
+    api_url(
+        Platform::Telegram,
+        base,
+        &[format!("bot{bot_token}").as_str(), method],
+    )
 }
 
 #[cfg(test)]

@@ -12,9 +12,9 @@ use hermes_crds::Platform;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::Endpoint;
-use super::graph::error_from_answer;
-use super::http::{Answer, malformed, send};
+use super::graph::{error_from_answer, post_json};
+use super::http::{Answer, malformed};
+use super::{Endpoint, api_url};
 use crate::tools::ToolError;
 
 /// The secret field holding the system-user access token.
@@ -73,7 +73,7 @@ struct SentEntry {
 ///
 /// # Errors
 ///
-/// The errors of [`send`], and of [`error_from_answer`] for a non-success
+/// The errors of [`send`](super::http::send), and of [`error_from_answer`] for a non-success
 /// status; `malformed response` when a success answer names no message.
 pub async fn send_text(
     endpoint: &Endpoint<'_>,
@@ -299,7 +299,7 @@ struct SuccessAnswer {
 ///
 /// # Errors
 ///
-/// The errors of [`send`] and [`error_from_answer`]; `malformed response`
+/// The errors of [`send`](super::http::send) and [`error_from_answer`]; `malformed response`
 /// when the answer is not `{"success": …}`, and a platform error with code
 /// `not_confirmed` when it is `{"success": false}`.
 pub async fn mark_read(
@@ -338,13 +338,15 @@ async fn post_to_messages(
     access_token: &str,
     body: &impl Serialize,
 ) -> Result<Answer, ToolError> {
-    let request = endpoint.http.post(url).bearer_auth(access_token).json(body);
-    let answer = send(Platform::Whatsapp, endpoint, request).await?;
-    if answer.status.is_success() {
-        Ok(answer)
-    } else {
-        Err(error_from_answer(Platform::Whatsapp, &answer, access_token))
-    }
+    post_json(
+        Platform::Whatsapp,
+        endpoint,
+        url,
+        access_token,
+        body,
+        |answer, token| error_from_answer(Platform::Whatsapp, answer, token),
+    )
+    .await
 }
 
 /// The wamid of a success answer to a send.
@@ -359,18 +361,11 @@ fn sent_wamid(answer: &Answer) -> Result<String, ToolError> {
 
 /// `{base}/{version}/{phone number id}/messages`, each segment escaped.
 fn messages_url(base: &str, graph_version: &str, phone_number_id: &str) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the WhatsApp API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the WhatsApp API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend([graph_version, phone_number_id, "messages"]);
-    Ok(url)
+    api_url(
+        Platform::Whatsapp,
+        base,
+        &[graph_version, phone_number_id, "messages"],
+    )
 }
 
 #[cfg(test)]

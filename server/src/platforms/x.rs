@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 
 use super::http::{Answer, malformed, retry_after, send};
-use super::{Endpoint, refusal};
+use super::{Endpoint, api_url, refusal};
 use crate::tools::ToolError;
 
 pub use hermes_state::tenancy::requirements::fields::{
@@ -364,18 +364,7 @@ fn header_value(value: &str) -> Result<HeaderValue, ToolError> {
 
 /// `{base}/2/tweets`.
 fn tweets_url(base: &str) -> Result<reqwest::Url, ToolError> {
-    let mut url = reqwest::Url::parse(base).map_err(|_| {
-        tracing::warn!("the X API base is not a URL");
-        ToolError::Internal
-    })?;
-    url.path_segments_mut()
-        .map_err(|()| {
-            tracing::warn!("the X API base cannot have a path");
-            ToolError::Internal
-        })?
-        .pop_if_empty()
-        .extend(["2", "tweets"]);
-    Ok(url)
+    api_url(Platform::X, base, &["2", "tweets"])
 }
 
 #[cfg(test)]

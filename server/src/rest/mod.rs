@@ -26,6 +26,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use hermes_state::store::StoreError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -39,6 +40,42 @@ pub mod connections;
 pub mod records;
 pub mod tools;
 pub mod usage;
+
+/// The most entries or events one page of a listing returns.
+pub const MAX_PAGE: usize = 500;
+
+/// The page size of a listing when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 100;
+
+/// The page size a listing's `limit` parameter asks for: [`DEFAULT_PAGE`]
+/// when absent.
+///
+/// # Errors
+///
+/// [`ApiError::InvalidParameter`] naming `limit` when it is outside 1 to [`MAX_PAGE`].
+pub fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::InvalidParameter(format!(
+            "`limit` must be between 1 and {MAX_PAGE}"
+        ))),
+    }
+}
+
+/// The API error of a failed store read: [`ApiError::InvalidParameter`]
+/// with the message `invalid` gives when the store refused the caller's
+/// argument (a cursor or id of the wrong shape), else
+/// [`ApiError::Unavailable`], the cause logged.
+pub fn read_failed(error: StoreError, invalid: impl FnOnce() -> String) -> ApiError {
+    match error {
+        StoreError::InvalidArgument(_) => ApiError::InvalidParameter(invalid()),
+        StoreError::Backend(_) | StoreError::Corrupt { .. } => {
+            tracing::warn!(%error, "reading the store failed");
+            ApiError::Unavailable
+        }
+    }
+}
 
 /// The routes under `/api`, without authentication (the app router adds it).
 pub fn router() -> Router<AppState> {

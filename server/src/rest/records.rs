@@ -10,15 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{ApiQuery, Caller, ErrorBody};
+use super::{ApiQuery, Caller, ErrorBody, page_size, read_failed};
 use crate::app::AppState;
 use crate::error::ApiError;
-
-/// The most entries or events one page returns.
-pub const MAX_PAGE: usize = 500;
-
-/// The page size when `limit` is not given.
-pub const DEFAULT_PAGE: usize = 100;
 
 /// The audit window when `from` is not given: the 24 hours before `to`.
 const DEFAULT_AUDIT_WINDOW: SignedDuration = SignedDuration::from_hours(24);
@@ -217,25 +211,9 @@ fn parse_time(name: &str, value: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-fn page_size(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(limit) if (1..=MAX_PAGE).contains(&limit) => Ok(limit),
-        Some(_) => Err(ApiError::InvalidParameter(format!(
-            "`limit` must be between 1 and {MAX_PAGE}"
-        ))),
-    }
-}
-
 /// A store failure: the caller's argument (`param`) when the store says so, else unavailable.
 fn store_failed(error: StoreError, param: &str) -> ApiError {
-    match error {
-        StoreError::InvalidArgument(_) => ApiError::InvalidParameter(format!("`{param}` is not valid here")),
-        StoreError::Backend(_) | StoreError::Corrupt { .. } => {
-            tracing::warn!(error = %error, "reading the store failed");
-            ApiError::Unavailable
-        }
-    }
+    read_failed(error, || format!("`{param}` is not valid here"))
 }
 
 fn audit_outcome(outcome: hermes_state::store::AuditOutcome) -> &'static str {

@@ -2,7 +2,7 @@
 //! channel.
 //!
 //! On a sandbox connection the message is recorded in the customer's
-//! outbox instead ([`sandbox`]).
+//! outbox instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -13,11 +13,10 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::whatsapp::BoundedText;
+use super::send::{BoundedText, live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::discord::{BOT_TOKEN, ChannelMessage, create_message};
-use crate::platforms::sandbox::{self, OutboxMessage};
-use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_connection, load_live_connection};
+use crate::platforms::{CALL_TIMEOUT, Connection, load_connection};
 
 /// The tool's name.
 pub const NAME: &str = "discord_send_message";
@@ -151,7 +150,7 @@ impl Tool for SendMessage {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: SendMessageArgs = parse_args(args)?;
 
-        let live = load_live_connection(cx.app, &cx.tenant.id, Platform::Discord, cx.connections).await?;
+        let live = live_connection(cx, Platform::Discord).await?;
         // Without a channel in the call, the connection's settings name it,
         // and a sandbox's settings are stored too.
         let channel_id = match (&args.channel_id, &live) {
@@ -162,13 +161,10 @@ impl Tool for SendMessage {
             }
         };
         let Some(connection) = live else {
-            return record_in_outbox(cx, &args, &channel_id).await;
+            return record_sent(cx, &args, &channel_id).await;
         };
 
-        let endpoint = Endpoint {
-            timeout: self.timeout,
-            ..connection.endpoint(cx.app)
-        };
+        let endpoint = connection.endpoint_with_timeout(cx.app, self.timeout);
         let message = ChannelMessage {
             channel_id: channel_id.as_str(),
             content: args.content.as_str(),
@@ -206,7 +202,7 @@ fn default_channel(connection: &Connection) -> Result<Snowflake, ToolError> {
 }
 
 /// Records the message in the customer's outbox and answers as a send would.
-async fn record_in_outbox(
+async fn record_sent(
     cx: &ToolContext<'_>,
     args: &SendMessageArgs,
     channel_id: &Snowflake,
@@ -217,13 +213,7 @@ async fn record_in_outbox(
         fields.insert("replyTo".into(), json!(reply_to.as_str()));
     }
 
-    let message = OutboxMessage {
-        tool: NAME,
-        platform: Platform::Discord,
-        to: channel_id.as_str(),
-        fields,
-    };
-    let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let message_id = record_in_outbox(cx, NAME, Platform::Discord, channel_id.as_str(), fields).await?;
 
     to_structured(&SentMessage {
         message_id,

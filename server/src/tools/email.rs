@@ -16,12 +16,12 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::send::record_in_outbox;
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::CALL_TIMEOUT;
 use crate::platforms::email::imap::{self, Inbox, MAX_LIST, MessageContent};
 use crate::platforms::email::smtp::{self, OutgoingEmail};
 use crate::platforms::email::{EmailConnection, MailServer, Trust, load_connection};
-use crate::platforms::sandbox::{self, OutboxMessage};
 
 /// The name of the send tool.
 pub const SEND: &str = "email_send";
@@ -454,12 +454,7 @@ impl SendEmail {
                 platform: Some(Platform::Email),
                 input_schema: schema_of::<SendArgs>(),
                 output_schema: Some(schema_of::<SentEmail>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
         }
     }
@@ -483,7 +478,7 @@ impl Tool for SendEmail {
 
         let sent = match live_connection(cx).await? {
             Some(connection) => send_live(&connection, &args).await?,
-            None => record_in_outbox(cx, &args).await?,
+            None => record_sent(cx, &args).await?,
         };
         to_structured(&sent)
     }
@@ -514,7 +509,7 @@ async fn send_live(connection: &EmailConnection, args: &SendArgs) -> Result<Sent
 }
 
 /// Records the message in the customer's outbox.
-async fn record_in_outbox(cx: &ToolContext<'_>, args: &SendArgs) -> Result<SentEmail, ToolError> {
+async fn record_sent(cx: &ToolContext<'_>, args: &SendArgs) -> Result<SentEmail, ToolError> {
     let mut fields = Map::new();
     fields.insert("subject".into(), json!(args.subject.0));
     if !args.cc.is_empty() {
@@ -534,13 +529,7 @@ async fn record_in_outbox(cx: &ToolContext<'_>, args: &SendArgs) -> Result<SentE
     }
 
     let to = args.to.to_strings().join(", ");
-    let message = OutboxMessage {
-        tool: SEND,
-        platform: Platform::Email,
-        to: &to,
-        fields,
-    };
-    let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let message_id = record_in_outbox(cx, SEND, Platform::Email, &to, fields).await?;
 
     Ok(SentEmail {
         message_id,

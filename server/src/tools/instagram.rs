@@ -4,7 +4,7 @@
 //! - `instagram_send_message`: a direct message to someone who wrote to the account.
 //!
 //! On a sandbox connection each records what it would have sent in the
-//! customer's outbox instead ([`sandbox`]).
+//! customer's outbox instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -15,13 +15,13 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::whatsapp::{BoundedText, HttpsUrl};
+use super::send::{BoundedText, live_connection, record_in_outbox};
+use super::whatsapp::HttpsUrl;
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::instagram::{
     ACCESS_TOKEN, ContainerPolling, DirectMessage, Photo, default_api_base, publish_photo, send_message,
 };
-use crate::platforms::sandbox::{self, OutboxMessage};
-use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
+use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint};
 
 /// The name of the tool publishing photos.
 pub const PUBLISH_PHOTO: &str = "instagram_publish_photo";
@@ -87,12 +87,7 @@ impl PublishPhoto {
                 platform: Some(Platform::Instagram),
                 input_schema: schema_of::<PublishPhotoArgs>(),
                 output_schema: Some(schema_of::<PublishedPhoto>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
             polling: ContainerPolling::DEFAULT,
@@ -126,19 +121,13 @@ impl Tool for PublishPhoto {
         let args: PublishPhotoArgs = parse_args(args)?;
         let caption = args.caption.as_ref().map(BoundedText::as_str);
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Instagram).await? else {
             let mut fields = Map::new();
             fields.insert("imageUrl".into(), json!(args.image_url.as_str()));
             if let Some(caption) = caption {
                 fields.insert("caption".into(), json!(caption));
             }
-            let post = OutboxMessage {
-                tool: PUBLISH_PHOTO,
-                platform: Platform::Instagram,
-                to: FEED,
-                fields,
-            };
-            let media_id = sandbox::record(cx.app, &cx.tenant.id, post).await?;
+            let media_id = record_in_outbox(cx, PUBLISH_PHOTO, Platform::Instagram, FEED, fields).await?;
             return to_structured(&PublishedPhoto {
                 media_id,
                 container_id: None,
@@ -146,14 +135,8 @@ impl Tool for PublishPhoto {
             });
         };
 
-        let settings: InstagramSettings = connection.settings()?;
-        let access_token = connection.secret(ACCESS_TOKEN)?;
-        let base_url = base_url(cx, &connection, &settings);
-        let endpoint = Endpoint {
-            http: &cx.app.http,
-            base_url: &base_url,
-            timeout: self.timeout,
-        };
+        let live = Live::open(cx, &connection)?;
+        let endpoint = live.endpoint(cx, self.timeout);
         let photo = Photo {
             image_url: args.image_url.as_str(),
             caption,
@@ -162,8 +145,8 @@ impl Tool for PublishPhoto {
         let published = publish_photo(
             &endpoint,
             &cx.app.settings.graph_api_version,
-            &settings.user_id,
-            access_token,
+            &live.settings.user_id,
+            live.access_token,
             &photo,
             self.polling,
         )
@@ -291,12 +274,7 @@ impl SendMessage {
                 platform: Some(Platform::Instagram),
                 input_schema: schema_of::<SendMessageArgs>(),
                 output_schema: Some(schema_of::<SentDirectMessage>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -323,16 +301,17 @@ impl Tool for SendMessage {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: SendMessageArgs = parse_args(args)?;
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Instagram).await? else {
             let mut fields = Map::new();
             fields.insert("message".into(), json!(args.message.0));
-            let message = OutboxMessage {
-                tool: SEND_MESSAGE,
-                platform: Platform::Instagram,
-                to: &args.recipient_id.0,
+            let message_id = record_in_outbox(
+                cx,
+                SEND_MESSAGE,
+                Platform::Instagram,
+                &args.recipient_id.0,
                 fields,
-            };
-            let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+            )
+            .await?;
             return to_structured(&SentDirectMessage {
                 message_id,
                 recipient_id: args.recipient_id.0,
@@ -340,14 +319,8 @@ impl Tool for SendMessage {
             });
         };
 
-        let settings: InstagramSettings = connection.settings()?;
-        let access_token = connection.secret(ACCESS_TOKEN)?;
-        let base_url = base_url(cx, &connection, &settings);
-        let endpoint = Endpoint {
-            http: &cx.app.http,
-            base_url: &base_url,
-            timeout: self.timeout,
-        };
+        let live = Live::open(cx, &connection)?;
+        let endpoint = live.endpoint(cx, self.timeout);
         let message = DirectMessage {
             recipient_id: &args.recipient_id.0,
             text: &args.message.0,
@@ -356,9 +329,9 @@ impl Tool for SendMessage {
         let message_id = send_message(
             &endpoint,
             &cx.app.settings.graph_api_version,
-            settings.login,
-            &settings.user_id,
-            access_token,
+            live.settings.login,
+            &live.settings.user_id,
+            live.access_token,
             &message,
         )
         .await?;
@@ -370,9 +343,32 @@ impl Tool for SendMessage {
     }
 }
 
-/// The Instagram connection a send goes through, or `None` for the outbox.
-async fn live_connection(cx: &ToolContext<'_>) -> Result<Option<Connection>, ToolError> {
-    load_live_connection(cx.app, &cx.tenant.id, Platform::Instagram, cx.connections).await
+/// What a live Instagram call needs besides its content: the account, its
+/// token and the API base to call.
+struct Live<'a> {
+    settings: InstagramSettings,
+    access_token: &'a str,
+    base_url: String,
+}
+
+impl<'a> Live<'a> {
+    fn open(cx: &ToolContext<'_>, connection: &'a Connection) -> Result<Self, ToolError> {
+        let settings: InstagramSettings = connection.settings()?;
+        Ok(Self {
+            access_token: connection.secret(ACCESS_TOKEN)?,
+            base_url: base_url(cx, connection, &settings),
+            settings,
+        })
+    }
+
+    /// The endpoint of a call with `timeout` as its deadline.
+    fn endpoint<'b>(&'b self, cx: &'b ToolContext<'_>, timeout: Duration) -> Endpoint<'b> {
+        Endpoint {
+            http: &cx.app.http,
+            base_url: &self.base_url,
+            timeout,
+        }
+    }
 }
 
 /// The API base to call: an `apiBase` the connection or the deployment

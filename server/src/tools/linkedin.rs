@@ -2,7 +2,7 @@
 //! organization the connection names.
 //!
 //! On a sandbox connection the post is recorded in the customer's outbox
-//! instead ([`sandbox`]).
+//! instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::time::Duration;
 
@@ -12,11 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::whatsapp::BoundedText;
+use super::send::{BoundedText, live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
+use crate::platforms::CALL_TIMEOUT;
 use crate::platforms::linkedin::{ACCESS_TOKEN, TextPost, Visibility, create_post};
-use crate::platforms::sandbox::{self, OutboxMessage};
-use crate::platforms::{CALL_TIMEOUT, Endpoint, load_live_connection};
 
 /// The tool's name.
 pub const NAME: &str = "linkedin_create_post";
@@ -99,12 +98,7 @@ impl CreatePost {
                 platform: Some(Platform::Linkedin),
                 input_schema: schema_of::<CreatePostArgs>(),
                 output_schema: Some(schema_of::<CreatedPost>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -131,17 +125,13 @@ impl Tool for CreatePost {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: CreatePostArgs = parse_args(args)?;
 
-        let connection =
-            load_live_connection(cx.app, &cx.tenant.id, Platform::Linkedin, cx.connections).await?;
+        let connection = live_connection(cx, Platform::Linkedin).await?;
         let Some(connection) = connection else {
-            return record_in_outbox(cx, &args).await;
+            return record_sent(cx, &args).await;
         };
 
         let settings: LinkedinSettings = connection.settings()?;
-        let endpoint = Endpoint {
-            timeout: self.timeout,
-            ..connection.endpoint(cx.app)
-        };
+        let endpoint = connection.endpoint_with_timeout(cx.app, self.timeout);
         let post = TextPost {
             author: &settings.author_urn,
             text: args.text.as_str(),
@@ -163,18 +153,12 @@ impl Tool for CreatePost {
 }
 
 /// Records the post in the customer's outbox and answers as a post would.
-async fn record_in_outbox(cx: &ToolContext<'_>, args: &CreatePostArgs) -> Result<Value, ToolError> {
+async fn record_sent(cx: &ToolContext<'_>, args: &CreatePostArgs) -> Result<Value, ToolError> {
     let mut fields = Map::new();
     fields.insert("text".into(), json!(args.text.as_str()));
     fields.insert("visibility".into(), json!(args.visibility.as_str()));
 
-    let message = OutboxMessage {
-        tool: NAME,
-        platform: Platform::Linkedin,
-        to: FEED,
-        fields,
-    };
-    let post_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let post_id = record_in_outbox(cx, NAME, Platform::Linkedin, FEED, fields).await?;
 
     to_structured(&CreatedPost {
         post_id,

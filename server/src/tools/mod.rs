@@ -14,7 +14,9 @@
 //! - [`telegram`] holds `telegram_send_message`, [`discord`]
 //!   `discord_send_message`, [`x`] `x_post` and [`linkedin`] `linkedin_create_post`;
 //! - [`connections`] holds `connections_status`, a tenant-wide tool, and
-//!   [`crate::inbox`] `inbox_list`, the other.
+//!   [`crate::inbox`] `inbox_list`, the other;
+//! - [`send`] holds what the send tools share: the live-or-outbox choice,
+//!   the outbox record and [`send::BoundedText`].
 //!
 //! A tool that fails returns a [`ToolResult`] with `is_error` set (the model
 //! reads it and may correct itself); only a call that cannot be routed at all
@@ -42,6 +44,7 @@ pub mod email;
 pub mod instagram;
 pub mod linkedin;
 pub mod obsidian;
+pub mod send;
 pub mod telegram;
 pub mod whatsapp;
 pub mod x;
@@ -66,6 +69,17 @@ pub struct Annotations {
     pub idempotent: bool,
     /// The tool reaches outside Hermes (a platform).
     pub open_world: bool,
+}
+
+impl Annotations {
+    /// A tool that sends or publishes on a platform: each call makes
+    /// something new there, and nothing is overwritten.
+    pub const SEND: Self = Self {
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    };
 }
 
 /// What a tool declares about itself.

@@ -7,7 +7,7 @@
 //! - `obsidian_search`: Obsidian's simple text search over the vault.
 //!
 //! On a sandbox connection there is no vault: writes are recorded in the
-//! customer's outbox ([`sandbox`]), and reads answer an empty note or no
+//! customer's outbox ([`sandbox`](crate::platforms::sandbox)), and reads answer an empty note or no
 //! hits, marked `sandbox: true`, so an agent can be tried end to end.
 
 use std::borrow::Cow;
@@ -19,13 +19,13 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::send::{live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
 use crate::platforms::http::MAX_RESPONSE_BYTES;
 use crate::platforms::obsidian::{
     API_KEY, SearchHit, append_note, put_note, read_note, search, unverified_client,
 };
-use crate::platforms::sandbox::{self, OutboxMessage};
-use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
+use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint};
 
 /// The name of the tool creating or replacing notes.
 pub const PUT_NOTE: &str = "obsidian_put_note";
@@ -396,12 +396,7 @@ impl AppendNote {
                 platform: Some(Platform::Obsidian),
                 input_schema: schema_of::<WriteNoteArgs>(),
                 output_schema: Some(schema_of::<WrittenNote>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -445,16 +440,10 @@ async fn write(
     args: WriteNoteArgs,
     timeout: Duration,
 ) -> Result<Value, ToolError> {
-    let Some(connection) = live_connection(cx).await? else {
+    let Some(connection) = live_connection(cx, Platform::Obsidian).await? else {
         let mut fields = Map::new();
         fields.insert("content".into(), json!(args.content.0));
-        let write = OutboxMessage {
-            tool,
-            platform: Platform::Obsidian,
-            to: args.path.as_str(),
-            fields,
-        };
-        let outbox_id = sandbox::record(cx.app, &cx.tenant.id, write).await?;
+        let outbox_id = record_in_outbox(cx, tool, Platform::Obsidian, args.path.as_str(), fields).await?;
         return to_structured(&WrittenNote {
             path: args.path.0,
             outbox_id: Some(outbox_id),
@@ -538,7 +527,7 @@ impl Tool for ReadNote {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: ReadNoteArgs = parse_args(args)?;
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Obsidian).await? else {
             return to_structured(&Note {
                 path: args.path.0,
                 content: String::new(),
@@ -615,7 +604,7 @@ impl Tool for SearchVault {
             });
         }
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Obsidian).await? else {
             return to_structured(&SearchResults {
                 hits: Vec::new(),
                 total: 0,
@@ -627,11 +616,6 @@ impl Tool for SearchVault {
         let hits = search(&vault.endpoint, vault.api_key, &args.query.0, context_length).await?;
         to_structured(&SearchResults::from_hits(hits))
     }
-}
-
-/// The Obsidian connection a call goes through, or `None` for a sandbox one.
-async fn live_connection(cx: &ToolContext<'_>) -> Result<Option<Connection>, ToolError> {
-    load_live_connection(cx.app, &cx.tenant.id, Platform::Obsidian, cx.connections).await
 }
 
 /// Where a live call goes, and with which key.

@@ -1,7 +1,7 @@
 //! `telegram_send_message`: a text message from the customer's Telegram bot.
 //!
 //! On a sandbox connection the message is recorded in the customer's
-//! outbox instead ([`sandbox`]).
+//! outbox instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,11 +14,10 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::whatsapp::BoundedText;
+use super::send::{BoundedText, live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
-use crate::platforms::sandbox::{self, OutboxMessage};
+use crate::platforms::CALL_TIMEOUT;
 use crate::platforms::telegram::{BOT_TOKEN, ChatId, ParseMode, TextMessage, send_message};
-use crate::platforms::{CALL_TIMEOUT, Endpoint, load_live_connection};
 
 /// The tool's name.
 pub const NAME: &str = "telegram_send_message";
@@ -293,12 +292,7 @@ impl SendMessage {
                 platform: Some(Platform::Telegram),
                 input_schema: schema_of::<SendMessageArgs>(),
                 output_schema: Some(schema_of::<SentMessage>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -325,16 +319,12 @@ impl Tool for SendMessage {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: SendMessageArgs = parse_args(args)?;
 
-        let connection =
-            load_live_connection(cx.app, &cx.tenant.id, Platform::Telegram, cx.connections).await?;
+        let connection = live_connection(cx, Platform::Telegram).await?;
         let Some(connection) = connection else {
-            return record_in_outbox(cx, &args).await;
+            return record_sent(cx, &args).await;
         };
 
-        let endpoint = Endpoint {
-            timeout: self.timeout,
-            ..connection.endpoint(cx.app)
-        };
+        let endpoint = connection.endpoint_with_timeout(cx.app, self.timeout);
         let message = TextMessage {
             chat_id: args.chat_id.as_chat_id(),
             text: args.text.as_str(),
@@ -353,7 +343,7 @@ impl Tool for SendMessage {
 }
 
 /// Records the message in the customer's outbox and answers as a send would.
-async fn record_in_outbox(cx: &ToolContext<'_>, args: &SendMessageArgs) -> Result<Value, ToolError> {
+async fn record_sent(cx: &ToolContext<'_>, args: &SendMessageArgs) -> Result<Value, ToolError> {
     let chat_id = args.chat_id.to_string();
     let mut fields = Map::new();
     fields.insert("text".into(), json!(args.text.as_str()));
@@ -363,13 +353,7 @@ async fn record_in_outbox(cx: &ToolContext<'_>, args: &SendMessageArgs) -> Resul
         fields.insert("replyToMessageId".into(), json!(reply_to.0));
     }
 
-    let message = OutboxMessage {
-        tool: NAME,
-        platform: Platform::Telegram,
-        to: &chat_id,
-        fields,
-    };
-    let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let message_id = record_in_outbox(cx, NAME, Platform::Telegram, &chat_id, fields).await?;
 
     to_structured(&SentMessage {
         message_id,

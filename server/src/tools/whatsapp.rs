@@ -7,7 +7,7 @@
 //! - `whatsapp_mark_read`: a read receipt for a received message.
 //!
 //! On a sandbox connection each records what it would have sent in the
-//! customer's outbox instead ([`sandbox`]).
+//! customer's outbox instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -18,13 +18,13 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::send::{BoundedText, live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
-use crate::platforms::sandbox::{self, OutboxMessage};
 use crate::platforms::whatsapp::{
     ACCESS_TOKEN, MediaKind, MediaMessage, TemplateMessage, TextMessage, mark_read, send_media,
     send_template, send_text,
 };
-use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
+use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint};
 
 /// The tool's name.
 pub const NAME: &str = "whatsapp_send_message";
@@ -102,47 +102,7 @@ impl JsonSchema for PhoneNumber {
 }
 
 /// A message text of 1 to [`MAX_MESSAGE_CHARS`] characters, not only whitespace.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct MessageText(String);
-
-impl MessageText {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for MessageText {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let chars = value.chars().count();
-        if value.trim().is_empty() {
-            Err("must not be empty".to_owned())
-        } else if chars > MAX_MESSAGE_CHARS {
-            Err(format!(
-                "is {chars} characters; WhatsApp takes at most {MAX_MESSAGE_CHARS}"
-            ))
-        } else {
-            Ok(Self(value))
-        }
-    }
-}
-
-impl JsonSchema for MessageText {
-    fn schema_name() -> Cow<'static, str> {
-        "MessageText".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS })
-    }
-}
+pub type MessageText = BoundedText<MAX_MESSAGE_CHARS>;
 
 /// The id of a WhatsApp message (a wamid): 1 to 512 visible characters.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -196,12 +156,7 @@ impl SendMessage {
                 platform: Some(Platform::Whatsapp),
                 input_schema: schema_of::<SendMessageArgs>(),
                 output_schema: Some(schema_of::<SentMessage>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
         }
     }
@@ -221,73 +176,35 @@ impl Tool for SendMessage {
 
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: SendMessageArgs = parse_args(args)?;
+        let reply_to = args.reply_to.as_ref().map(|id| id.0.as_str());
 
-        let sent = match live_connection(cx).await? {
-            Some(connection) => send_live(cx, &connection, &args).await?,
-            None => record_in_outbox(cx, &args).await?,
+        let Some(connection) = live_connection(cx, Platform::Whatsapp).await? else {
+            let mut fields = Map::new();
+            fields.insert("message".into(), json!(args.message.as_str()));
+            fields.insert("previewUrl".into(), json!(args.preview_url));
+            if let Some(reply_to) = reply_to {
+                fields.insert("replyTo".into(), json!(reply_to));
+            }
+            return record_sent(cx, NAME, &args.to, fields).await;
         };
-        to_structured(&sent)
+
+        let live = Live::open(cx, &connection, CALL_TIMEOUT)?;
+        let message = TextMessage {
+            to: args.to.as_str(),
+            body: args.message.as_str(),
+            reply_to,
+            preview_url: args.preview_url,
+        };
+        let message_id = send_text(
+            &live.endpoint,
+            live.graph_version,
+            &live.phone_number_id,
+            live.access_token,
+            &message,
+        )
+        .await?;
+        sent(message_id, &args.to, false)
     }
-}
-
-/// Sends through the Graph API.
-async fn send_live(
-    cx: &ToolContext<'_>,
-    connection: &Connection,
-    args: &SendMessageArgs,
-) -> Result<SentMessage, ToolError> {
-    let settings: WhatsappSettings = connection.settings()?;
-    let access_token = connection.secret(ACCESS_TOKEN)?;
-    let message = TextMessage {
-        to: args.to.as_str(),
-        body: args.message.as_str(),
-        reply_to: args.reply_to.as_ref().map(|id| id.0.as_str()),
-        preview_url: args.preview_url,
-    };
-
-    let message_id = send_text(
-        &connection.endpoint(cx.app),
-        &cx.app.settings.graph_api_version,
-        &settings.phone_number_id,
-        access_token,
-        &message,
-    )
-    .await?;
-
-    Ok(SentMessage {
-        message_id,
-        to: args.to.as_str().to_owned(),
-        sandbox: false,
-    })
-}
-
-/// Records the message in the customer's outbox.
-async fn record_in_outbox(cx: &ToolContext<'_>, args: &SendMessageArgs) -> Result<SentMessage, ToolError> {
-    let mut fields = Map::new();
-    fields.insert("message".into(), json!(args.message.as_str()));
-    fields.insert("previewUrl".into(), json!(args.preview_url));
-    if let Some(reply_to) = &args.reply_to {
-        fields.insert("replyTo".into(), json!(reply_to.0));
-    }
-
-    let message = OutboxMessage {
-        tool: NAME,
-        platform: Platform::Whatsapp,
-        to: args.to.as_str(),
-        fields,
-    };
-    let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
-
-    Ok(SentMessage {
-        message_id,
-        to: args.to.as_str().to_owned(),
-        sandbox: true,
-    })
-}
-
-/// The WhatsApp connection a send goes through, or `None` for the outbox.
-async fn live_connection(cx: &ToolContext<'_>) -> Result<Option<Connection>, ToolError> {
-    load_live_connection(cx.app, &cx.tenant.id, Platform::Whatsapp, cx.connections).await
 }
 
 /// What a live WhatsApp call needs besides its message: where to send, as whom.
@@ -359,48 +276,6 @@ impl JsonSchema for HttpsUrl {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2048 })
-    }
-}
-
-/// Text of `MIN..=MAX` characters, not only whitespace. `MAX` is a limit
-/// WhatsApp states (a caption, a template variable).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct BoundedText<const MAX: usize>(String);
-
-impl<const MAX: usize> BoundedText<MAX> {
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<const MAX: usize> TryFrom<String> for BoundedText<MAX> {
-    type Error = String;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        let chars = value.chars().count();
-        if value.trim().is_empty() {
-            Err("must not be empty".to_owned())
-        } else if chars > MAX {
-            Err(format!("is {chars} characters; at most {MAX} are accepted"))
-        } else {
-            Ok(Self(value))
-        }
-    }
-}
-
-impl<const MAX: usize> JsonSchema for BoundedText<MAX> {
-    fn schema_name() -> Cow<'static, str> {
-        format!("Text{MAX}").into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": 1, "maxLength": MAX })
     }
 }
 
@@ -624,12 +499,7 @@ impl SendTemplate {
                 platform: Some(Platform::Whatsapp),
                 input_schema: schema_of::<SendTemplateArgs>(),
                 output_schema: Some(schema_of::<SentMessage>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -657,7 +527,7 @@ impl Tool for SendTemplate {
         let args: SendTemplateArgs = parse_args(args)?;
         let components = args.components()?;
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Whatsapp).await? else {
             let mut fields = Map::new();
             fields.insert("template".into(), json!(args.name.0));
             fields.insert("languageCode".into(), json!(args.language_code.0));
@@ -680,11 +550,7 @@ impl Tool for SendTemplate {
             &message,
         )
         .await?;
-        to_structured(&SentMessage {
-            message_id,
-            to: args.to.as_str().to_owned(),
-            sandbox: false,
-        })
+        sent(message_id, &args.to, false)
     }
 }
 
@@ -695,17 +561,16 @@ async fn record_sent(
     to: &PhoneNumber,
     fields: Map<String, Value>,
 ) -> Result<Value, ToolError> {
-    let message = OutboxMessage {
-        tool,
-        platform: Platform::Whatsapp,
-        to: to.as_str(),
-        fields,
-    };
-    let message_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let message_id = record_in_outbox(cx, tool, Platform::Whatsapp, to.as_str(), fields).await?;
+    sent(message_id, to, true)
+}
+
+/// The answer of a send to `to`: sent live, or recorded in the outbox.
+fn sent(message_id: String, to: &PhoneNumber, sandbox: bool) -> Result<Value, ToolError> {
     to_structured(&SentMessage {
         message_id,
         to: to.as_str().to_owned(),
-        sandbox: true,
+        sandbox,
     })
 }
 
@@ -836,12 +701,7 @@ impl SendMedia {
                 platform: Some(Platform::Whatsapp),
                 input_schema: schema_of::<SendMediaArgs>(),
                 output_schema: Some(schema_of::<SentMessage>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -872,7 +732,7 @@ impl Tool for SendMedia {
         let filename = args.filename.as_ref().map(|name| name.0.as_str());
         let reply_to = args.reply_to.as_ref().map(|id| id.0.as_str());
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Whatsapp).await? else {
             let mut fields = Map::new();
             fields.insert("kind".into(), json!(kind.as_str()));
             fields.insert("link".into(), json!(args.link.as_str()));
@@ -905,11 +765,7 @@ impl Tool for SendMedia {
             &message,
         )
         .await?;
-        to_structured(&SentMessage {
-            message_id,
-            to: args.to.as_str().to_owned(),
-            sandbox: false,
-        })
+        sent(message_id, &args.to, false)
     }
 }
 
@@ -993,18 +849,12 @@ impl Tool for MarkRead {
         let args: MarkReadArgs = parse_args(args)?;
         let message_id = args.message_id.0;
 
-        let Some(connection) = live_connection(cx).await? else {
+        let Some(connection) = live_connection(cx, Platform::Whatsapp).await? else {
             // A read receipt names a message, not a recipient: the outbox
             // entry's `to` is the message's id.
             let mut fields = Map::new();
             fields.insert("status".into(), json!("read"));
-            let receipt = OutboxMessage {
-                tool: MARK_READ,
-                platform: Platform::Whatsapp,
-                to: &message_id,
-                fields,
-            };
-            let outbox_id = sandbox::record(cx.app, &cx.tenant.id, receipt).await?;
+            let outbox_id = record_in_outbox(cx, MARK_READ, Platform::Whatsapp, &message_id, fields).await?;
             return to_structured(&ReadReceipt {
                 message_id,
                 read: true,

@@ -1,7 +1,7 @@
 //! `x_post`: a post (tweet) on the customer's X account.
 //!
 //! On a sandbox connection the post is recorded in the customer's outbox
-//! instead ([`sandbox`]).
+//! instead ([`sandbox`](crate::platforms::sandbox)).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -12,14 +12,13 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::whatsapp::BoundedText;
+use super::send::{BoundedText, live_connection, record_in_outbox};
 use super::{Annotations, Tool, ToolContext, ToolError, ToolSpec, parse_args, schema_of, to_structured};
-use crate::platforms::sandbox::{self, OutboxMessage};
 use crate::platforms::x::{
     ACCESS_TOKEN, ACCESS_TOKEN_SECRET, Auth, BEARER_TOKEN, CONSUMER_KEY, CONSUMER_SECRET, NewPost,
     OAuth1Keys, create_post,
 };
-use crate::platforms::{CALL_TIMEOUT, Connection, Endpoint, load_live_connection};
+use crate::platforms::{CALL_TIMEOUT, Connection};
 
 /// The tool's name.
 pub const NAME: &str = "x_post";
@@ -121,12 +120,7 @@ impl CreatePost {
                 platform: Some(Platform::X),
                 input_schema: schema_of::<PostArgs>(),
                 output_schema: Some(schema_of::<Posted>()),
-                annotations: Annotations {
-                    read_only: false,
-                    destructive: false,
-                    idempotent: false,
-                    open_world: true,
-                },
+                annotations: Annotations::SEND,
             },
             timeout: CALL_TIMEOUT,
         }
@@ -153,15 +147,12 @@ impl Tool for CreatePost {
     async fn call(&self, cx: &ToolContext<'_>, args: Value) -> Result<Value, ToolError> {
         let args: PostArgs = parse_args(args)?;
 
-        let connection = load_live_connection(cx.app, &cx.tenant.id, Platform::X, cx.connections).await?;
+        let connection = live_connection(cx, Platform::X).await?;
         let Some(connection) = connection else {
-            return record_in_outbox(cx, &args).await;
+            return record_sent(cx, &args).await;
         };
 
-        let endpoint = Endpoint {
-            timeout: self.timeout,
-            ..connection.endpoint(cx.app)
-        };
+        let endpoint = connection.endpoint_with_timeout(cx.app, self.timeout);
         let post = NewPost {
             text: args.text.as_str(),
             reply_to: args.reply_to.as_ref().map(PostId::as_str),
@@ -197,7 +188,7 @@ fn auth(connection: &Connection) -> Result<Auth<'_>, ToolError> {
 }
 
 /// Records the post in the customer's outbox and answers as a post would.
-async fn record_in_outbox(cx: &ToolContext<'_>, args: &PostArgs) -> Result<Value, ToolError> {
+async fn record_sent(cx: &ToolContext<'_>, args: &PostArgs) -> Result<Value, ToolError> {
     let mut fields = Map::new();
     fields.insert("text".into(), json!(args.text.as_str()));
     if let Some(reply_to) = &args.reply_to {
@@ -207,13 +198,7 @@ async fn record_in_outbox(cx: &ToolContext<'_>, args: &PostArgs) -> Result<Value
         fields.insert("quoteTweetId".into(), json!(quoted.as_str()));
     }
 
-    let message = OutboxMessage {
-        tool: NAME,
-        platform: Platform::X,
-        to: FEED,
-        fields,
-    };
-    let post_id = sandbox::record(cx.app, &cx.tenant.id, message).await?;
+    let post_id = record_in_outbox(cx, NAME, Platform::X, FEED, fields).await?;
 
     to_structured(&Posted {
         post_id,
