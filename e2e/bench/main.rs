@@ -1,0 +1,340 @@
+//! `hermes-bench`: how fast the server answers, and how much memory it takes.
+//!
+//! Speed and memory are measured here, never by timed tests. One run:
+//!
+//! 1. starts a mock Graph API in this process ([`mock_graph`]) and seeds one
+//!    customer with a random id, its API key and a WhatsApp connection into
+//!    Redis and SQL with the operator's tenancy code ([`tenant`]);
+//! 2. for each concurrency and each [`Target`], starts a fresh server child
+//!    process ([`process`]): the real `hermes-server serve`, or the ceiling,
+//!    a no-op axum route served by this binary's `ceiling` subcommand
+//!    ([`ceiling`]) on the same tokio runtime;
+//! 3. drives it with one load generator ([`load`]) for a warm-up and the
+//!    measured duration, reads where the CPU went in that window ([`cpu`])
+//!    and the child's peak RSS, and stops it;
+//! 4. prints a table per concurrency and the spec's targets ([`report`]).
+//!
+//! The exit status is non-zero only when setup fails (Redis, SQL, a server
+//! that does not start); a missed performance target is reported, not
+//! failed.
+
+mod ceiling;
+mod cpu;
+mod load;
+mod mock_graph;
+mod process;
+mod report;
+mod target;
+mod tenant;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use hermes_state::sql::SqlRepo;
+use hermes_state::store::RedisStore;
+use hermes_state::vault::Keyring;
+
+use crate::cpu::{CpuSample, CpuUsage};
+use crate::load::LoadPlan;
+use crate::mock_graph::MockGraph;
+use crate::process::{HermesLaunch, Launch, ServerProcess};
+use crate::report::{Row, Setup};
+use crate::target::{ConnectionMode, Target, TargetContext};
+use crate::tenant::BenchTenant;
+
+/// The Redis the server and the seeding use when `REDIS_URL` is unset.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The file name of the temporary SQLite database used when `DATABASE_URL` is unset.
+const TEMP_SQLITE_FILE: &str = "hermes-bench.sqlite";
+
+/// The log filter of the server child: warnings only, so logging costs what
+/// it costs in production at that level.
+const DEFAULT_SERVER_LOG: &str = "warn";
+
+/// Benchmark of the Hermes server: requests per second, latency and peak
+/// memory of a full MCP tool call against a no-op ceiling.
+///
+/// Build the server first, in the same profile: `cargo build --release -p
+/// hermes-server`, then `cargo run --release -p hermes-e2e --bin hermes-bench`.
+#[derive(Debug, Parser)]
+#[command(name = "hermes-bench", args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Run the ceiling server instead of the benchmark (the benchmark starts it itself).
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Options of the benchmark.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// The subcommands: the benchmark's own child processes.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the ceiling target: `POST /mcp` answers a fixed tool result, doing nothing else.
+    Ceiling(CeilingArgs),
+}
+
+/// Options of `hermes-bench ceiling`.
+#[derive(Debug, Args)]
+struct CeilingArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    listen: SocketAddr,
+}
+
+/// Options of the benchmark.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// How long each run is measured, after the warm-up (e.g. `10s`, `500ms`, `1m`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// How long each run loads the server before measuring.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// Concurrent workers (each with one request in flight), comma-separated: one table each.
+    #[arg(long, default_value = "32,128", value_delimiter = ',')]
+    concurrency: Vec<usize>,
+
+    /// The targets to measure, comma-separated.
+    #[arg(long, value_enum, default_value = "full,ceiling", value_delimiter = ',')]
+    targets: Vec<Target>,
+
+    /// The seeded WhatsApp connection: `live` calls the mock Graph API,
+    /// `sandbox` records the message in the outbox instead (for profiling).
+    #[arg(long, value_enum, default_value = "live")]
+    connection: ConnectionMode,
+
+    /// The Redis the server reads and the customer is seeded into.
+    #[arg(long, env = "REDIS_URL", default_value = DEFAULT_REDIS_URL)]
+    redis_url: String,
+
+    /// The SQL database (`mysql://…` or `sqlite://…`). Default: a SQLite file
+    /// in a temporary folder, removed at exit.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+
+    /// The `hermes-server` binary. Default: next to this binary, so both come
+    /// from the same profile of the same target dir.
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+
+    /// `RUST_LOG` of the server child.
+    #[arg(long, default_value = DEFAULT_SERVER_LOG)]
+    server_log: String,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Ceiling(args)) => ceiling::serve(args.listen).await,
+        None => bench(cli.run).await,
+    }
+}
+
+/// The benchmark: setup, every run, the report, and cleanup.
+async fn bench(args: RunArgs) -> Result<()> {
+    if args.concurrency.is_empty() || args.concurrency.contains(&0) {
+        bail!("--concurrency takes positive numbers, e.g. 32,128");
+    }
+    if args.duration.is_zero() {
+        bail!("--duration must be more than zero");
+    }
+    hermes_e2e::install_crypto_provider();
+
+    let server_bin = match &args.server_bin {
+        Some(path) => path.clone(),
+        None => process::sibling_binary("hermes-server")?,
+    };
+    let stale = process::check_server_binary(&server_bin)?;
+
+    let workdir = tempfile::tempdir().context("creating a temporary folder")?;
+    let database_url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", workdir.path().join(TEMP_SQLITE_FILE).display()),
+    };
+
+    let store = RedisStore::connect_single(&args.redis_url)
+        .await
+        .context("connecting to REDIS_URL (start a Redis, or point REDIS_URL at one)")?;
+    let sql = SqlRepo::connect(&database_url)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    let keyring_text = tenant::generate_keyring_text();
+    let keyring = Keyring::parse(&keyring_text).context("the generated keyring")?;
+
+    let graph = MockGraph::start().await?;
+    let seeded = BenchTenant::seed(&store, &sql, &keyring, args.connection).await?;
+
+    let outcome = run_all(
+        &args,
+        &server_bin,
+        &keyring_text,
+        &database_url,
+        &graph,
+        &seeded,
+        stale,
+    )
+    .await;
+
+    // Clean up whatever happened: the customer's keys, including its audit
+    // log and usage counters, would otherwise stay in Redis.
+    let cleaned = seeded.remove(&store, &sql).await;
+    outcome?;
+    cleaned
+}
+
+/// Every run, and the report.
+async fn run_all(
+    args: &RunArgs,
+    server_bin: &std::path::Path,
+    keyring_text: &str,
+    database_url: &str,
+    graph: &MockGraph,
+    seeded: &BenchTenant,
+    stale: Option<String>,
+) -> Result<()> {
+    let hermes = HermesLaunch {
+        binary: server_bin.to_owned(),
+        redis_url: args.redis_url.clone(),
+        database_url: database_url.to_owned(),
+        keyring_text: keyring_text.to_owned(),
+        whatsapp_api_base: graph.base_url.clone(),
+        log_filter: args.server_log.clone(),
+    };
+    let context = TargetContext {
+        api_key: seeded.api_key().to_owned(),
+    };
+
+    let setup = Setup {
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        customer: seeded.id().to_string(),
+        connection: args.connection,
+        graph_url: graph.base_url.clone(),
+        redis_url: args.redis_url.clone(),
+        database_url: database_url.to_owned(),
+        server_bin: server_bin.display().to_string(),
+        server_log: args.server_log.clone(),
+        warmup: args.warmup,
+        duration: args.duration,
+        stale_server: stale,
+    };
+    print(&report::setup(&setup))?;
+
+    let client = load::client(args.concurrency.iter().copied().max().unwrap_or(1))?;
+    let mut all_rows = Vec::new();
+    for &concurrency in &args.concurrency {
+        let plan = LoadPlan {
+            concurrency,
+            warmup: args.warmup,
+            duration: args.duration,
+        };
+        let mut rows = Vec::new();
+        for &target in &args.targets {
+            let launch = match target.server() {
+                process::ServerKind::Hermes => Launch::Hermes(&hermes),
+                process::ServerKind::Ceiling => Launch::Ceiling,
+            };
+            let server = ServerProcess::start(&launch, &client).await?;
+            let idle = server.memory();
+
+            // CPU and Graph API sends are read at the ends of the measured
+            // window, on the same clock as the load generator's.
+            let request = Arc::new(target.request(&server.base_url, &context)?);
+            let window = async {
+                tokio::time::sleep(plan.warmup).await;
+                let start = (CpuSample::take(server.pid()), graph.sends());
+                tokio::time::sleep(plan.duration).await;
+                let end = (CpuSample::take(server.pid()), graph.sends());
+                (start, end)
+            };
+            let (result, (start, end)) = tokio::join!(load::run(&client, target, request, plan), window);
+
+            let peak = server.memory();
+            server.stop().await?;
+            rows.push(Row {
+                target,
+                concurrency,
+                result,
+                idle,
+                peak,
+                cpu: CpuUsage::between(&start.0, &end.0),
+                graph_sends: end.1 - start.1,
+            });
+        }
+        print(&report::table(concurrency, &rows))?;
+        all_rows.extend(rows);
+    }
+    print(&report::targets(&all_rows))
+}
+
+/// Writes report text to stdout.
+fn print(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `10s`, `500ms`, `1m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s, 500ms or 1m"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(number)),
+        "ms" => Ok(Duration::from_millis(number)),
+        "m" => Ok(Duration::from_secs(number * 60)),
+        _ => Err(format!("{text:?}: the unit must be ms, s or m")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_ms_s_and_m() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn the_defaults_measure_both_targets_at_32_and_128() {
+        let cli = Cli::try_parse_from(["hermes-bench"]).expect("no arguments parse");
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.concurrency, [32, 128]);
+        assert_eq!(cli.run.targets, [Target::Full, Target::Ceiling]);
+        assert_eq!(cli.run.duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_ceiling_subcommand_takes_a_listen_address() {
+        let cli = Cli::try_parse_from(["hermes-bench", "ceiling", "--listen", "127.0.0.1:9"])
+            .expect("the subcommand parses");
+        assert!(matches!(cli.command, Some(Command::Ceiling(_))));
+    }
+}
