@@ -4,7 +4,8 @@
 //!
 //! 1. starts a mock Graph API in this process ([`mock_graph`]) and seeds one
 //!    customer with a random id, its API key and a WhatsApp connection into
-//!    Redis and SQL with the operator's tenancy code ([`tenant`]);
+//!    Redis and SQL with the operator's tenancy code ([`tenant`]) — or, with
+//!    `--state embedded`, writes them as manifests for `hermes-server dev`;
 //! 2. for each concurrency and each [`Target`], starts a fresh server child
 //!    process ([`process`]): the real `hermes-server serve`, or the ceiling,
 //!    a no-op axum route served by this binary's `ceiling` subcommand
@@ -33,8 +34,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use hermes_state::sql::SqlRepo;
 use hermes_state::store::RedisStore;
 use hermes_state::vault::Keyring;
@@ -42,7 +43,7 @@ use hermes_state::vault::Keyring;
 use crate::cpu::{CpuSample, CpuUsage};
 use crate::load::LoadPlan;
 use crate::mock_graph::MockGraph;
-use crate::process::{HermesLaunch, Launch, ServerProcess};
+use crate::process::{HermesLaunch, HermesState, Launch, ServerKind, ServerProcess};
 use crate::report::{Row, Setup};
 use crate::target::{ConnectionMode, Target, TargetContext};
 use crate::tenant::BenchTenant;
@@ -113,6 +114,12 @@ struct RunArgs {
     #[arg(long, value_enum, default_value = "live")]
     connection: ConnectionMode,
 
+    /// Where `hermes-server` keeps its state: `redis` runs `serve` over
+    /// Redis and SQL, as in a cluster; `embedded` runs `dev` over its
+    /// in-process store and SQLite, which shows what Redis costs (profiling).
+    #[arg(long, value_enum, default_value = "redis")]
+    state: StateMode,
+
     /// The Redis the server reads and the customer is seeded into.
     #[arg(long, env = "REDIS_URL", default_value = DEFAULT_REDIS_URL)]
     redis_url: String,
@@ -130,6 +137,20 @@ struct RunArgs {
     /// `RUST_LOG` of the server child.
     #[arg(long, default_value = DEFAULT_SERVER_LOG)]
     server_log: String,
+
+    /// An extra environment variable of the server child, `NAME=VALUE`
+    /// (repeatable), e.g. `MALLOC_ARENA_MAX=2` or `TOKIO_WORKER_THREADS=1`.
+    #[arg(long, value_parser = parse_env_pair)]
+    server_env: Vec<(String, String)>,
+}
+
+/// Where `hermes-server` keeps its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StateMode {
+    /// `hermes-server serve` over Redis and SQL.
+    Redis,
+    /// `hermes-server dev` over its embedded store.
+    Embedded,
 }
 
 #[tokio::main]
@@ -156,13 +177,29 @@ async fn bench(args: RunArgs) -> Result<()> {
         None => process::sibling_binary("hermes-server")?,
     };
     let stale = process::check_server_binary(&server_bin)?;
-
     let workdir = tempfile::tempdir().context("creating a temporary folder")?;
+    let graph = MockGraph::start().await?;
+    let mut tenant = BenchTenant::generate(args.connection)?;
+    let launch = |state| HermesLaunch {
+        binary: server_bin.clone(),
+        state,
+        whatsapp_api_base: graph.base_url.clone(),
+        log_filter: args.server_log.clone(),
+        extra_env: args.server_env.clone(),
+    };
+
+    if args.state == StateMode::Embedded {
+        tenant.write_manifests(workdir.path())?;
+        let hermes = launch(HermesState::Embedded {
+            manifests: workdir.path().to_owned(),
+        });
+        return run_all(&args, &hermes, &graph, &tenant, None, stale).await;
+    }
+
     let database_url = match &args.database_url {
         Some(url) => url.clone(),
         None => format!("sqlite://{}", workdir.path().join(TEMP_SQLITE_FILE).display()),
     };
-
     let store = RedisStore::connect_single(&args.redis_url)
         .await
         .context("connecting to REDIS_URL (start a Redis, or point REDIS_URL at one)")?;
@@ -171,59 +208,53 @@ async fn bench(args: RunArgs) -> Result<()> {
         .context("connecting to DATABASE_URL")?;
     let keyring_text = tenant::generate_keyring_text();
     let keyring = Keyring::parse(&keyring_text).context("the generated keyring")?;
+    tenant.seed(&store, &sql, &keyring).await?;
 
-    let graph = MockGraph::start().await?;
-    let seeded = BenchTenant::seed(&store, &sql, &keyring, args.connection).await?;
-
-    let outcome = run_all(
-        &args,
-        &server_bin,
-        &keyring_text,
-        &database_url,
-        &graph,
-        &seeded,
-        stale,
-    )
-    .await;
+    let hermes = launch(HermesState::Redis {
+        redis_url: args.redis_url.clone(),
+        database_url: database_url.clone(),
+        keyring_text,
+    });
+    let state = format!(
+        "{}, {}",
+        report::redacted(&args.redis_url),
+        report::redacted(&database_url)
+    );
+    let outcome = tokio::select! {
+        outcome = run_all(&args, &hermes, &graph, &tenant, Some(state), stale) => outcome,
+        // Dropping the runs kills the server child of the current one.
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
 
     // Clean up whatever happened: the customer's keys, including its audit
     // log and usage counters, would otherwise stay in Redis.
-    let cleaned = seeded.remove(&store, &sql).await;
+    let cleaned = tenant.remove(&store, &sql).await;
     outcome?;
     cleaned
 }
 
-/// Every run, and the report.
+/// Every run, and the report. `state` describes Redis and SQL, when used.
 async fn run_all(
     args: &RunArgs,
-    server_bin: &std::path::Path,
-    keyring_text: &str,
-    database_url: &str,
+    hermes: &HermesLaunch,
     graph: &MockGraph,
-    seeded: &BenchTenant,
+    tenant: &BenchTenant,
+    state: Option<String>,
     stale: Option<String>,
 ) -> Result<()> {
-    let hermes = HermesLaunch {
-        binary: server_bin.to_owned(),
-        redis_url: args.redis_url.clone(),
-        database_url: database_url.to_owned(),
-        keyring_text: keyring_text.to_owned(),
-        whatsapp_api_base: graph.base_url.clone(),
-        log_filter: args.server_log.clone(),
-    };
     let context = TargetContext {
-        api_key: seeded.api_key().to_owned(),
+        api_key: tenant.api_key().to_owned(),
     };
 
     let setup = Setup {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
-        customer: seeded.id().to_string(),
+        customer: tenant.id().to_string(),
         connection: args.connection,
         graph_url: graph.base_url.clone(),
-        redis_url: args.redis_url.clone(),
-        database_url: database_url.to_owned(),
-        server_bin: server_bin.display().to_string(),
+        state,
+        server_bin: hermes.binary.display().to_string(),
         server_log: args.server_log.clone(),
+        server_env: args.server_env.clone(),
         warmup: args.warmup,
         duration: args.duration,
         stale_server: stale,
@@ -240,41 +271,53 @@ async fn run_all(
         };
         let mut rows = Vec::new();
         for &target in &args.targets {
-            let launch = match target.server() {
-                process::ServerKind::Hermes => Launch::Hermes(&hermes),
-                process::ServerKind::Ceiling => Launch::Ceiling,
-            };
-            let server = ServerProcess::start(&launch, &client).await?;
-            let idle = server.memory();
-
-            // CPU and Graph API sends are read at the ends of the measured
-            // window, on the same clock as the load generator's.
-            let request = Arc::new(target.request(&server.base_url, &context)?);
-            let window = async {
-                tokio::time::sleep(plan.warmup).await;
-                let start = (CpuSample::take(server.pid()), graph.sends());
-                tokio::time::sleep(plan.duration).await;
-                let end = (CpuSample::take(server.pid()), graph.sends());
-                (start, end)
-            };
-            let (result, (start, end)) = tokio::join!(load::run(&client, target, request, plan), window);
-
-            let peak = server.memory();
-            server.stop().await?;
-            rows.push(Row {
-                target,
-                concurrency,
-                result,
-                idle,
-                peak,
-                cpu: CpuUsage::between(&start.0, &end.0),
-                graph_sends: end.1 - start.1,
-            });
+            rows.push(measure(target, plan, hermes, graph, &client, &context).await?);
         }
         print(&report::table(concurrency, &rows))?;
         all_rows.extend(rows);
     }
     print(&report::targets(&all_rows))
+}
+
+/// One run: a fresh server for `target`, loaded as `plan` says, then stopped.
+async fn measure(
+    target: Target,
+    plan: LoadPlan,
+    hermes: &HermesLaunch,
+    graph: &MockGraph,
+    client: &reqwest::Client,
+    context: &TargetContext,
+) -> Result<Row> {
+    let launch = match target.server() {
+        ServerKind::Hermes => Launch::Hermes(hermes),
+        ServerKind::Ceiling => Launch::Ceiling,
+    };
+    let server = ServerProcess::start(&launch, client).await?;
+    let idle = server.memory();
+
+    // CPU and Graph API sends are read at the ends of the measured window,
+    // on the same clock as the load generator's.
+    let request = Arc::new(target.request(&server.base_url, context)?);
+    let window = async {
+        tokio::time::sleep(plan.warmup).await;
+        let start = (CpuSample::take(server.pid()), graph.sends());
+        tokio::time::sleep(plan.duration).await;
+        let end = (CpuSample::take(server.pid()), graph.sends());
+        (start, end)
+    };
+    let (result, (start, end)) = tokio::join!(load::run(client, target, request, plan), window);
+
+    let peak = server.memory();
+    server.stop().await?;
+    Ok(Row {
+        target,
+        concurrency: plan.concurrency,
+        result,
+        idle,
+        peak,
+        cpu: CpuUsage::between(&start.0, &end.0),
+        graph_sends: end.1 - start.1,
+    })
 }
 
 /// Writes report text to stdout.
@@ -283,6 +326,14 @@ fn print(text: &str) -> Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+/// `NAME=VALUE`.
+fn parse_env_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
 }
 
 /// `10s`, `500ms`, `1m`, or a bare number of seconds.
@@ -320,6 +371,16 @@ mod tests {
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_duration("1h").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn server_env_takes_name_equals_value() {
+        assert_eq!(
+            parse_env_pair("MALLOC_ARENA_MAX=2"),
+            Ok(("MALLOC_ARENA_MAX".to_owned(), "2".to_owned()))
+        );
+        assert!(parse_env_pair("=2").is_err());
+        assert!(parse_env_pair("MALLOC_ARENA_MAX").is_err());
     }
 
     #[test]

@@ -43,27 +43,44 @@ pub enum ServerKind {
     Ceiling,
 }
 
-/// How `hermes-server serve` is started.
+/// How `hermes-server` is started.
 #[derive(Debug)]
 pub struct HermesLaunch {
     /// The binary.
     pub binary: PathBuf,
-    /// `REDIS_URL`.
-    pub redis_url: String,
-    /// `DATABASE_URL`.
-    pub database_url: String,
-    /// `HERMES_ENCRYPTION_KEYS`: the keyring the seeding sealed with.
-    pub keyring_text: String,
+    /// Where its state is.
+    pub state: HermesState,
     /// `HERMES_WHATSAPP_API_BASE`: the mock Graph API.
     pub whatsapp_api_base: String,
     /// `RUST_LOG`.
     pub log_filter: String,
+    /// Further variables, set last.
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// The state `hermes-server` serves from.
+#[derive(Debug)]
+pub enum HermesState {
+    /// `serve` over Redis and SQL, where the customer was seeded.
+    Redis {
+        /// `REDIS_URL`.
+        redis_url: String,
+        /// `DATABASE_URL`.
+        database_url: String,
+        /// `HERMES_ENCRYPTION_KEYS`: the keyring the seeding sealed with.
+        keyring_text: String,
+    },
+    /// `dev` over its embedded store and SQLite, from a folder of manifests.
+    Embedded {
+        /// `--manifests`.
+        manifests: PathBuf,
+    },
 }
 
 /// A server to start.
 #[derive(Debug)]
 pub enum Launch<'a> {
-    /// `hermes-server serve`.
+    /// `hermes-server serve` or `dev`.
     Hermes(&'a HermesLaunch),
     /// `hermes-bench ceiling`.
     Ceiling,
@@ -205,18 +222,31 @@ impl ServerProcess {
     }
 }
 
-/// `hermes-server serve` with exactly the environment the benchmark needs.
+/// `hermes-server serve` (or `dev`) with exactly the environment the benchmark needs.
 fn hermes_command(launch: &HermesLaunch, address: SocketAddr) -> Command {
     let mut command = Command::new(&launch.binary);
+    command.env_clear();
+    match &launch.state {
+        HermesState::Redis {
+            redis_url,
+            database_url,
+            keyring_text,
+        } => {
+            command
+                .arg("serve")
+                .env("REDIS_URL", redis_url)
+                .env("DATABASE_URL", database_url)
+                .env("HERMES_ENCRYPTION_KEYS", keyring_text);
+        }
+        HermesState::Embedded { manifests } => {
+            command.arg("dev").arg("--manifests").arg(manifests);
+        }
+    }
     command
-        .arg("serve")
-        .env_clear()
         .env("HERMES_LISTEN", address.to_string())
-        .env("REDIS_URL", &launch.redis_url)
-        .env("DATABASE_URL", &launch.database_url)
-        .env("HERMES_ENCRYPTION_KEYS", &launch.keyring_text)
         .env("HERMES_WHATSAPP_API_BASE", &launch.whatsapp_api_base)
-        .env("RUST_LOG", &launch.log_filter);
+        .env("RUST_LOG", &launch.log_filter)
+        .envs(launch.extra_env.iter().map(|(name, value)| (name, value)));
     command
 }
 

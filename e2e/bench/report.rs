@@ -33,14 +33,14 @@ pub struct Setup {
     pub connection: ConnectionMode,
     /// The mock Graph API.
     pub graph_url: String,
-    /// `REDIS_URL`.
-    pub redis_url: String,
-    /// `DATABASE_URL`.
-    pub database_url: String,
+    /// Redis and SQL, passwords redacted; `None` for the embedded store.
+    pub state: Option<String>,
     /// The server binary.
     pub server_bin: String,
     /// The server's `RUST_LOG`.
     pub server_log: String,
+    /// Further variables of the server, as given.
+    pub server_env: Vec<(String, String)>,
     /// The warm-up of each run.
     pub warmup: Duration,
     /// The measured duration of each run.
@@ -91,15 +91,22 @@ pub fn setup(setup: &Setup) -> String {
         ConnectionMode::Sandbox => "sandbox (messages recorded in the outbox, no platform call)".to_owned(),
     };
     let _ = writeln!(text, "  whatsapp   {connection}");
+    let (state, mode) = match &setup.state {
+        Some(state) => (state.as_str(), "serve"),
+        None => (
+            "embedded (hermes-server dev: in-process store, SQLite in memory)",
+            "dev",
+        ),
+    };
+    let _ = writeln!(text, "  state      {state}");
+    let extra: String = setup
+        .server_env
+        .iter()
+        .map(|(name, value)| format!(" {name}={value}"))
+        .collect();
     let _ = writeln!(
         text,
-        "  state      {}, {}",
-        redacted(&setup.redis_url),
-        redacted(&setup.database_url)
-    );
-    let _ = writeln!(
-        text,
-        "  server     {} serve (RUST_LOG={}), a fresh process per run",
+        "  server     {} {mode} (RUST_LOG={}{extra}), a fresh process per run",
         setup.server_bin, setup.server_log
     );
     let _ = writeln!(
@@ -262,7 +269,7 @@ fn human(duration: Duration) -> String {
 }
 
 /// A URL without its password: `redis://user:secret@host` → `redis://user:***@host`.
-fn redacted(url: &str) -> String {
+pub fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

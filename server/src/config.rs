@@ -29,8 +29,10 @@ pub const DEFAULT_GRAPH_API_VERSION: &str = "v27.0";
 /// The largest request body accepted by default: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The default log filter.
-pub const DEFAULT_LOG_FILTER: &str = "info";
+/// The default log filter. The MCP SDK logs three `info` lines for every
+/// request when served stateless (a service set up and torn down per
+/// request); that is per-request detail, so it is kept at `warn`.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 
 /// The real API base URL of each platform reached over a fixed HTTP base.
 /// Email (SMTP/IMAP hosts) and Obsidian (the plugin's URL) take theirs from
