@@ -176,10 +176,11 @@ async fn worker(
 
 /// One request, read to its last byte and checked.
 async fn send(client: &reqwest::Client, target: Target, request: &PreparedRequest) -> Result<(), String> {
+    let (headers, body) = request.next();
     let response = client
         .request(request.method.clone(), request.url.clone())
-        .headers(request.headers.clone())
-        .body(request.body.clone())
+        .headers(headers)
+        .body(body)
         .send()
         .await
         .map_err(|e| format!("request failed: {e}"))?;

@@ -59,7 +59,8 @@ const TEMP_SQLITE_FILE: &str = "hermes-bench.sqlite";
 const DEFAULT_SERVER_LOG: &str = "warn";
 
 /// Benchmark of the Hermes server: requests per second, latency and peak
-/// memory of a full MCP tool call against a no-op ceiling.
+/// memory of a full MCP tool call and of a signed WhatsApp webhook, against
+/// a no-op ceiling.
 ///
 /// Build the server first, in the same profile: `cargo build --release -p
 /// hermes-server`, then `cargo run --release -p hermes-e2e --bin hermes-bench`.
@@ -106,7 +107,12 @@ struct RunArgs {
     concurrency: Vec<usize>,
 
     /// The targets to measure, comma-separated.
-    #[arg(long, value_enum, default_value = "full,ceiling", value_delimiter = ',')]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "full,webhook,ceiling",
+        value_delimiter = ','
+    )]
     targets: Vec<Target>,
 
     /// The seeded WhatsApp connection: `live` calls the mock Graph API,
@@ -180,12 +186,16 @@ async fn bench(args: RunArgs) -> Result<()> {
     let workdir = tempfile::tempdir().context("creating a temporary folder")?;
     let graph = MockGraph::start().await?;
     let mut tenant = BenchTenant::generate(args.connection)?;
+    // The webhook target signs with it; `--server-env` comes after, as given.
+    let meta_app_secret = generate_meta_app_secret();
+    let mut extra_env = vec![("HERMES_META_APP_SECRET".to_owned(), meta_app_secret.clone())];
+    extra_env.extend(args.server_env.iter().cloned());
     let launch = |state| HermesLaunch {
         binary: server_bin.clone(),
         state,
         whatsapp_api_base: graph.base_url.clone(),
         log_filter: args.server_log.clone(),
-        extra_env: args.server_env.clone(),
+        extra_env: extra_env.clone(),
     };
 
     if args.state == StateMode::Embedded {
@@ -193,7 +203,7 @@ async fn bench(args: RunArgs) -> Result<()> {
         let hermes = launch(HermesState::Embedded {
             manifests: workdir.path().to_owned(),
         });
-        return run_all(&args, &hermes, &graph, &tenant, None, stale).await;
+        return run_all(&args, &hermes, &graph, &tenant, &meta_app_secret, None, stale).await;
     }
 
     let database_url = match &args.database_url {
@@ -221,13 +231,14 @@ async fn bench(args: RunArgs) -> Result<()> {
         report::redacted(&database_url)
     );
     let outcome = tokio::select! {
-        outcome = run_all(&args, &hermes, &graph, &tenant, Some(state), stale) => outcome,
+        outcome = run_all(&args, &hermes, &graph, &tenant, &meta_app_secret, Some(state), stale) => outcome,
         // Dropping the runs kills the server child of the current one.
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
 
     // Clean up whatever happened: the customer's keys, including its audit
-    // log and usage counters, would otherwise stay in Redis.
+    // log, usage counters, inbox and webhook dedup keys, would otherwise
+    // stay in Redis.
     let cleaned = tenant.remove(&store, &sql).await;
     outcome?;
     cleaned
@@ -239,11 +250,14 @@ async fn run_all(
     hermes: &HermesLaunch,
     graph: &MockGraph,
     tenant: &BenchTenant,
+    meta_app_secret: &str,
     state: Option<String>,
     stale: Option<String>,
 ) -> Result<()> {
     let context = TargetContext {
         api_key: tenant.api_key().to_owned(),
+        phone_number_id: tenant.phone_number_id().to_owned(),
+        meta_app_secret: meta_app_secret.to_owned(),
     };
 
     let setup = Setup {
@@ -320,6 +334,12 @@ async fn measure(
     })
 }
 
+/// A random `HERMES_META_APP_SECRET`, as hex.
+fn generate_meta_app_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// Writes report text to stdout.
 fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
@@ -384,11 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_measure_both_targets_at_32_and_128() {
+    fn the_defaults_measure_every_default_target_at_32_and_128() {
         let cli = Cli::try_parse_from(["hermes-bench"]).expect("no arguments parse");
         assert!(cli.command.is_none());
         assert_eq!(cli.run.concurrency, [32, 128]);
-        assert_eq!(cli.run.targets, [Target::Full, Target::Ceiling]);
+        assert_eq!(cli.run.targets, [Target::Full, Target::Webhook, Target::Ceiling]);
         assert_eq!(cli.run.duration, Duration::from_secs(10));
     }
 

@@ -147,8 +147,15 @@ pub fn table(concurrency: usize, rows: &[Row]) -> String {
             mebibytes(row.peak.map(|m| m.peak_kib)),
         );
     }
-    if let Some(share) = share_of_ceiling(rows) {
-        let _ = writeln!(text, "  full / ceiling requests/s: {:.1} %", share * 100.0);
+    for target in [Target::Full, Target::Rest, Target::Webhook] {
+        if let Some(share) = share_of_ceiling(rows, target) {
+            let _ = writeln!(
+                text,
+                "  {} / ceiling requests/s: {:.1} %",
+                target.as_str(),
+                share * 100.0
+            );
+        }
     }
     for row in rows {
         let name = row.target.as_str();
@@ -164,7 +171,14 @@ pub fn table(concurrency: usize, rows: &[Row]) -> String {
                 cores(cpu.capacity),
             );
         }
-        if row.target.server() == ServerKind::Hermes {
+        if row.target == Target::Webhook {
+            let _ = writeln!(
+                text,
+                "  {name}: {} signed messages, each with its own id, answered 200 (verified, routed, \
+                 stored in the inbox)",
+                row.result.successes()
+            );
+        } else if row.target.server() == ServerKind::Hermes {
             let _ = writeln!(
                 text,
                 "  {name}: {} tool calls answered, the mock Graph API received {} sends",
@@ -227,15 +241,15 @@ pub fn targets(rows: &[Row]) -> String {
     text
 }
 
-/// Full requests/s over ceiling requests/s in one table, when both ran.
-fn share_of_ceiling(rows: &[Row]) -> Option<f64> {
+/// `target`'s requests/s over the ceiling's in one table, when both ran.
+fn share_of_ceiling(rows: &[Row], target: Target) -> Option<f64> {
     let rps = |target| {
         rows.iter()
             .find(|row| row.target == target)
             .map(|row| row.result.requests_per_second())
     };
     let ceiling = rps(Target::Ceiling).filter(|rps| *rps > 0.0)?;
-    Some(rps(Target::Full)? / ceiling)
+    Some(rps(target)? / ceiling)
 }
 
 /// The server's CPU time per successful request, in microseconds.

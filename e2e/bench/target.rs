@@ -1,16 +1,21 @@
 //! What is measured: each [`Target`] names the server process it needs, the
 //! request the load generator repeats, and what counts as a success.
 //!
-//! A new target (webhook ingest, say: a signed `POST /webhook/whatsapp`
-//! against `hermes-server`) is a new variant with an arm in each method; the
-//! load generator and the report take it as it is.
+//! A new target is a new variant with an arm in each method; the load
+//! generator and the report take it as it is. A target whose requests must
+//! differ (webhook ingest: each message id unique, each body signed) gives
+//! its [`PreparedRequest`] a [`FreshBody`], which builds every body anew.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, Result};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use clap::ValueEnum;
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Sha256;
 
 use crate::process::ServerKind;
 
@@ -23,6 +28,12 @@ pub const RECIPIENT: &str = "15551234567";
 
 /// The tool the full path calls.
 const TOOL: &str = "whatsapp_send_message";
+
+/// The header Meta signs webhooks with.
+const META_SIGNATURE_HEADER: &str = "x-hub-signature-256";
+
+/// Where the message id goes in the webhook body template.
+const MESSAGE_ID_SLOT: &str = "@@hermes-bench-message-id@@";
 
 /// A benchmark target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -37,6 +48,11 @@ pub enum Target {
     /// The same tool call through REST (`POST /api/tools/whatsapp_send_message`)
     /// on `hermes-server`: the full path without the MCP layer, for profiling.
     Rest,
+    /// `POST /webhook/whatsapp` on `hermes-server`: an inbound text message
+    /// with a unique id, signed with the deployment's Meta app secret; the
+    /// signature verified, the phone number id routed to the customer, the
+    /// event deduplicated and appended to its inbox.
+    Webhook,
 }
 
 /// The seeded WhatsApp connection.
@@ -53,6 +69,10 @@ pub enum ConnectionMode {
 pub struct TargetContext {
     /// The seeded customer's API key.
     pub api_key: String,
+    /// The phone number id of the seeded WhatsApp connection.
+    pub phone_number_id: String,
+    /// `HERMES_META_APP_SECRET` of the server child.
+    pub meta_app_secret: String,
 }
 
 /// One request, built once and sent by every worker.
@@ -66,6 +86,60 @@ pub struct PreparedRequest {
     pub headers: HeaderMap,
     /// The body.
     pub body: Bytes,
+    /// When set, each request's body is built anew instead of `body`.
+    pub fresh: Option<FreshBody>,
+}
+
+impl PreparedRequest {
+    /// The headers and body of the next request.
+    pub fn next(&self) -> (HeaderMap, Bytes) {
+        let mut headers = self.headers.clone();
+        let Some(fresh) = &self.fresh else {
+            return (headers, self.body.clone());
+        };
+        let (body, signature) = fresh.next();
+        headers.insert(META_SIGNATURE_HEADER, signature);
+        (headers, body)
+    }
+}
+
+/// A webhook body with a unique message id per request, and its signature.
+#[derive(Debug)]
+pub struct FreshBody {
+    /// The body up to the message id.
+    head: String,
+    /// The body after it.
+    tail: String,
+    /// Random per run, so runs against one Redis never share an id.
+    run: String,
+    /// Bodies built so far.
+    counter: AtomicU64,
+    /// The Meta app secret the body is signed with.
+    secret: Vec<u8>,
+}
+
+impl FreshBody {
+    /// The next body, and its `X-Hub-Signature-256`.
+    fn next(&self) -> (Bytes, HeaderValue) {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let body = format!("{}wamid.HBgL{}{n:016x}{}", self.head, self.run, self.tail);
+        let signature = meta_signature(&self.secret, body.as_bytes());
+        (Bytes::from(body), signature)
+    }
+}
+
+/// `sha256=<hex HMAC-SHA256(secret, body)>`.
+fn meta_signature(secret: &[u8], body: &[u8]) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    // HMAC takes a key of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(body);
+    let mut text = String::from("sha256=");
+    for byte in mac.finalize().into_bytes() {
+        text.push(char::from(HEX[usize::from(byte >> 4)]));
+        text.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    HeaderValue::from_str(&text).expect("hex is a valid header value")
 }
 
 impl Target {
@@ -75,13 +149,14 @@ impl Target {
             Target::Full => "full",
             Target::Ceiling => "ceiling",
             Target::Rest => "rest",
+            Target::Webhook => "webhook",
         }
     }
 
     /// The server process this target is measured on.
     pub fn server(self) -> ServerKind {
         match self {
-            Target::Full | Target::Rest => ServerKind::Hermes,
+            Target::Full | Target::Rest | Target::Webhook => ServerKind::Hermes,
             Target::Ceiling => ServerKind::Ceiling,
         }
     }
@@ -94,6 +169,7 @@ impl Target {
         match self {
             Target::Full | Target::Ceiling => mcp_tool_call(base_url, &context.api_key),
             Target::Rest => rest_tool_call(base_url, &context.api_key),
+            Target::Webhook => whatsapp_webhook(base_url, context),
         }
     }
 
@@ -102,6 +178,7 @@ impl Target {
         match self {
             Target::Full | Target::Ceiling => check_tool_result(status, body),
             Target::Rest => check_rest_result(status, body),
+            Target::Webhook => check_webhook_answer(status, body),
         }
     }
 }
@@ -145,6 +222,7 @@ fn mcp_tool_call(base_url: &str, api_key: &str) -> Result<PreparedRequest> {
         url,
         headers,
         body: Bytes::from(body.to_string()),
+        fresh: None,
     })
 }
 
@@ -158,7 +236,68 @@ fn rest_tool_call(base_url: &str, api_key: &str) -> Result<PreparedRequest> {
         url,
         headers,
         body: Bytes::from(arguments().to_string()),
+        fresh: None,
     })
+}
+
+/// `POST /webhook/whatsapp` with one inbound text message for the seeded
+/// phone number id, as Meta sends it; the message id differs per request.
+fn whatsapp_webhook(base_url: &str, context: &TargetContext) -> Result<PreparedRequest> {
+    let url = reqwest::Url::parse(&format!("{base_url}/webhook/whatsapp")).context("the server's URL")?;
+    let template = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "102290129340398",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {
+                        "display_phone_number": "15550783881",
+                        "phone_number_id": context.phone_number_id,
+                    },
+                    "contacts": [{ "profile": { "name": "hermes-bench" }, "wa_id": RECIPIENT }],
+                    "messages": [{
+                        "from": RECIPIENT,
+                        "id": MESSAGE_ID_SLOT,
+                        "timestamp": "1749416383",
+                        "type": "text",
+                        "text": { "body": "Hello from hermes-bench" },
+                    }],
+                },
+            }],
+        }],
+    })
+    .to_string();
+    let (head, tail) = template
+        .split_once(MESSAGE_ID_SLOT)
+        .context("the webhook template holds the message id slot")?;
+
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(PreparedRequest {
+        method: Method::POST,
+        url,
+        headers,
+        body: Bytes::new(),
+        fresh: Some(FreshBody {
+            head: head.to_owned(),
+            tail: tail.to_owned(),
+            run: format!("{:016x}", rand::random::<u64>()),
+            counter: AtomicU64::new(0),
+            secret: context.meta_app_secret.as_bytes().to_vec(),
+        }),
+    })
+}
+
+/// 200: the signature verified and the event taken. The server answers 200
+/// for an event no customer owns too; the seeded route owns every one sent.
+fn check_webhook_answer(status: StatusCode, body: &[u8]) -> Result<(), String> {
+    if status == StatusCode::OK {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}: {}", excerpt(body)))
+    }
 }
 
 /// A JSON-RPC answer, as far as the check reads it.
@@ -232,6 +371,60 @@ fn excerpt(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn context() -> TargetContext {
+        TargetContext {
+            api_key: "hk_test".to_owned(),
+            phone_number_id: "900000000000042".to_owned(),
+            meta_app_secret: "0123abcd".to_owned(),
+        }
+    }
+
+    #[test]
+    fn webhook_bodies_are_signed_as_the_server_verifies_and_each_has_its_own_message_id() {
+        use hermes_server::webhook::{payload, signature};
+
+        let context = context();
+        let request = Target::Webhook
+            .request("http://127.0.0.1:1", &context)
+            .expect("builds");
+        assert_eq!(request.url.path(), "/webhook/whatsapp");
+
+        let mut dedup_keys = Vec::new();
+        for _ in 0..3 {
+            let (headers, body) = request.next();
+            let header = headers.get(signature::META_SIGNATURE_HEADER);
+            let signature = signature::MetaSignature::from_header(header).expect("well formed");
+            assert!(signature.verifies(context.meta_app_secret.as_bytes(), &body));
+            assert!(!signature.verifies(b"another secret", &body));
+
+            let batch = payload::whatsapp::parse(&body).expect("the server parses it");
+            assert_eq!(batch.events.len(), 1);
+            assert_eq!(batch.events[0].account, context.phone_number_id);
+            dedup_keys.push(batch.events[0].dedup_key.clone());
+        }
+        dedup_keys.dedup();
+        assert_eq!(dedup_keys.len(), 3, "{dedup_keys:?}");
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_in_hex() {
+        let signature = meta_signature(b"key", b"The quick brown fox jumps over the lazy dog");
+        assert_eq!(
+            signature,
+            "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[test]
+    fn the_webhook_succeeds_on_200_only() {
+        assert_eq!(Target::Webhook.check(StatusCode::OK, b""), Ok(()));
+        assert!(
+            Target::Webhook
+                .check(StatusCode::UNAUTHORIZED, b"signature_invalid")
+                .is_err()
+        );
+    }
+
     #[test]
     fn a_tool_result_without_is_error_is_a_success() {
         let body = br#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":false}}"#;
@@ -276,9 +469,7 @@ mod tests {
 
     #[test]
     fn the_full_path_and_the_ceiling_send_the_same_request() {
-        let context = TargetContext {
-            api_key: "hk_test".to_owned(),
-        };
+        let context = context();
         let full = Target::Full
             .request("http://127.0.0.1:1", &context)
             .expect("builds");

@@ -49,6 +49,7 @@ pub struct BenchTenant {
     api_key: Zeroizing<String>,
     customer: Customer,
     connection: PlatformConnection,
+    phone_number_id: String,
     routes: Vec<Route>,
 }
 
@@ -73,6 +74,7 @@ impl BenchTenant {
             api_key: tenancy::generate_api_key(),
             customer,
             connection,
+            phone_number_id,
             routes: Vec::new(),
         })
     }
@@ -85,6 +87,11 @@ impl BenchTenant {
     /// The customer's API key.
     pub fn api_key(&self) -> &str {
         &self.api_key
+    }
+
+    /// The phone number id of its WhatsApp connection: the route of its webhooks.
+    pub fn phone_number_id(&self) -> &str {
+        &self.phone_number_id
     }
 
     /// Writes the customer and its connection with the tenancy code: the
@@ -136,7 +143,8 @@ impl BenchTenant {
     }
 
     /// Removes everything of the customer from the store (API key,
-    /// credentials, route, audit log, usage, outbox) and soft-deletes its
+    /// credentials, route, audit log, usage, outbox, inbox and its
+    /// deduplication keys: every key tagged with its id) and soft-deletes its
     /// SQL row, the only deletion the repository offers.
     ///
     /// # Errors
